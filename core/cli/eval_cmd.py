@@ -1,0 +1,9 @@
+"""``inkwell eval``: not implemented yet (placeholder so the CLI assembles)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Placeholder: registers nothing."""

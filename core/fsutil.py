@@ -1,0 +1,119 @@
+"""Filesystem helpers shared by every store: atomic writes and private permissions.
+
+Every file Inkwell writes that another process may read (settings, manifests,
+adapter metadata, results) is written to a temporary file in the same folder and
+renamed into place, so a crash leaves either the old or the new file, never half
+of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) readable only by the user."""
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    if os.name == "posix":
+        os.chmod(path, PRIVATE_DIR_MODE)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it over ``target`` on success."""
+    ensure_private_dir(target.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        if os.name == "posix":
+            os.chmod(tmp, PRIVATE_FILE_MODE)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(target: Path, data: bytes) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(target: Path, text: str) -> None:
+    atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def atomic_write_json(target: Path, obj: Any) -> None:
+    atomic_write_text(target, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    """Read a JSON file written by ``atomic_write_json``; ``default`` if it does not exist."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return default
+
+
+def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk_size):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def repair_private_permissions(root: Path) -> int:
+    """Strip group/other access from everything below ``root``; return how many were fixed.
+
+    Run at start-up: a data dir copied from a backup or created by an older
+    version may have been left world-readable.
+    """
+    if os.name != "posix" or not root.exists():
+        return 0
+    fixed = 0
+    for dirpath, _dirnames, filenames in os.walk(root, followlinks=False):
+        for name in [dirpath, *(os.path.join(dirpath, f) for f in filenames)]:
+            st = os.lstat(name)
+            mode = stat.S_IMODE(st.st_mode)
+            if not stat.S_ISLNK(st.st_mode) and mode & 0o077:
+                os.chmod(name, mode & 0o700)
+                fixed += 1
+    return fixed
+
+
+def tree_size(path: Path) -> int:
+    """Bytes used by the files below ``path`` (0 if it does not exist)."""
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for f in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+    return total
+
+
+def _fsync_dir(path: Path) -> None:
+    if os.name != "posix":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

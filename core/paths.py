@@ -1,0 +1,133 @@
+"""Where Inkwell keeps things.
+
+All user data lives under one data directory (platformdirs' user data dir,
+``$INKWELL_HOME``, or ``--home``), readable only by the user.  The directory
+holds shared, non-personal things (models, caches of dequantized base models)
+and one folder per *profile* ("voice"): a person writes differently at work and
+at home, so each profile has its own library, adapters and evaluation results.
+
+    <home>/
+      settings.json            app-wide settings (model, generation, theme)
+      models/                  assembled bundled GGUFs, registry of added ones
+      cache/                   derived, re-creatable data (dequantized bases, ONNX embedder)
+      logs/                    network-guard log; never document text
+      profiles/<name>/
+        library/               Chroma store, manifest, BM25 index
+        adapters/              one folder per trained or imported adapter
+        eval/                  evaluation runs and advice
+        training/              in-progress training jobs (checkpoints)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from core.errors import InkwellError
+from core.fsutil import ensure_private_dir
+
+APP_NAME = "Inkwell"
+DEFAULT_PROFILE = "default"
+_PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def default_home() -> Path:
+    env = os.environ.get("INKWELL_HOME")
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def validate_profile_name(name: str) -> str:
+    if not _PROFILE_NAME.match(name) or name in {".", ".."}:
+        raise InkwellError(
+            f"invalid profile name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Home:
+    """The data directory, with the location of every store in it."""
+
+    root: Path
+
+    @classmethod
+    def resolve(cls, home: str | os.PathLike[str] | None = None) -> Home:
+        return cls(Path(home).expanduser().resolve() if home else default_home().resolve())
+
+    def ensure(self) -> Home:
+        for d in (self.root, self.models_dir, self.cache_dir, self.logs_dir, self.profiles_dir):
+            ensure_private_dir(d)
+        return self
+
+    @property
+    def settings_file(self) -> Path:
+        return self.root / "settings.json"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def profiles_dir(self) -> Path:
+        return self.root / "profiles"
+
+    def profile(self, name: str = DEFAULT_PROFILE) -> ProfilePaths:
+        return ProfilePaths(self, validate_profile_name(name))
+
+    def profile_names(self) -> list[str]:
+        if not self.profiles_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.profiles_dir.iterdir() if p.is_dir())
+
+
+@dataclass(frozen=True)
+class ProfilePaths:
+    """The folders of one profile (one voice)."""
+
+    home: Home
+    name: str
+
+    @property
+    def root(self) -> Path:
+        return self.home.profiles_dir / self.name
+
+    @property
+    def library_dir(self) -> Path:
+        return self.root / "library"
+
+    @property
+    def adapters_dir(self) -> Path:
+        return self.root / "adapters"
+
+    @property
+    def eval_dir(self) -> Path:
+        return self.root / "eval"
+
+    @property
+    def training_dir(self) -> Path:
+        return self.root / "training"
+
+    @property
+    def settings_file(self) -> Path:
+        return self.root / "settings.json"
+
+    def ensure(self) -> ProfilePaths:
+        self.home.ensure()
+        for d in (self.root, self.library_dir, self.adapters_dir, self.eval_dir, self.training_dir):
+            ensure_private_dir(d)
+        return self

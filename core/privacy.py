@@ -1,0 +1,175 @@
+"""The process-wide network guard.
+
+Inkwell's promise is that nothing leaves the machine.  Every entry point (CLI,
+GUI, training worker, tests, benchmarks) calls :func:`install_network_guard`
+before anything else.  It
+
+* sets the environment switches that keep libraries offline and quiet
+  (Hugging Face hub, transformers, Chroma/PostHog telemetry), and
+* installs a ``sys.audit`` hook that refuses every socket connection, datagram
+  and name lookup that is not loopback or a UNIX socket, and records it.
+
+An audit hook (rather than monkey-patching ``socket``) sees every Python-level
+socket operation, including ones made through sockets created before the guard
+was installed, and cannot be removed.  Native code that opens sockets without
+Python is covered by the OS-level proofs in the test suite (strace, an empty
+network namespace).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.errors import NetworkRefused
+
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "DO_NOT_TRACK": "1",
+    "ANONYMIZED_TELEMETRY": "False",  # Chroma's settings read this variable
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+_LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback", ""}
+
+
+@dataclass(frozen=True)
+class RefusedAttempt:
+    when: float
+    event: str
+    address: str
+
+
+class _Guard:
+    def __init__(self) -> None:
+        self.installed = False
+        self.refused: list[RefusedAttempt] = []
+        self.log_file: Path | None = None
+        self._lock = threading.Lock()
+
+    def hook(self, event: str, args: tuple[Any, ...]) -> None:
+        if not event.startswith("socket."):
+            return
+        if event in ("socket.connect", "socket.sendto", "socket.sendmsg"):
+            sock, address = args[0], args[1]
+            if event == "socket.sendmsg" and address is None:
+                return  # sendmsg on a connected socket: its connect was checked
+            if not _is_local(getattr(sock, "family", None), address):
+                self._refuse(event, address)
+        elif event == "socket.getaddrinfo":
+            host = args[0]
+            if not (_is_local_host(host) or _is_numeric(host)):
+                self._refuse(event, (host, args[1]))
+        elif event in ("socket.gethostbyname", "socket.gethostbyname_ex", "socket.gethostbyaddr"):
+            host = args[0]
+            if not _is_local_host(host):
+                self._refuse(event, host)
+
+    def _refuse(self, event: str, address: Any) -> None:
+        attempt = RefusedAttempt(time.time(), event, _describe(address))
+        with self._lock:
+            self.refused.append(attempt)
+            log_file = self.log_file
+        if log_file is not None:
+            try:
+                with open(log_file, "a", encoding="utf-8") as fh:
+                    fh.write(
+                        f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.localtime(attempt.when))}"
+                        f"\t{attempt.event}\t{attempt.address}\n"
+                    )
+            except OSError:
+                pass
+        raise NetworkRefused(
+            f"Inkwell works offline: refused a network connection to {attempt.address} "
+            f"({event}). Nothing leaves this machine."
+        )
+
+
+_GUARD = _Guard()
+
+
+def install_network_guard(log_file: Path | None = None) -> None:
+    """Set offline switches and refuse non-local network access for this process.
+
+    Safe to call more than once; later calls only update the log file.
+    """
+    os.environ.update(OFFLINE_ENV)
+    with _GUARD._lock:
+        if log_file is not None:
+            _GUARD.log_file = log_file
+        if _GUARD.installed:
+            return
+        _GUARD.installed = True
+    sys.addaudithook(_GUARD.hook)
+
+
+def guard_installed() -> bool:
+    return _GUARD.installed
+
+
+def refused_attempts() -> list[RefusedAttempt]:
+    with _GUARD._lock:
+        return list(_GUARD.refused)
+
+
+def read_refusal_log(log_file: Path) -> list[str]:
+    """Refused attempts recorded by any Inkwell process (for the Privacy panel / doctor)."""
+    try:
+        return log_file.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def _is_local_host(host: Any) -> bool:
+    if host is None:
+        return True  # getaddrinfo(None, port): the wildcard/loopback of a local server
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    host = str(host).strip("[]").lower()
+    if host in _LOCAL_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_numeric(host: Any) -> bool:
+    """A numeric address is resolved without a lookup; its connect is checked instead."""
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    try:
+        ipaddress.ip_address(str(host).strip("[]").split("%")[0])
+    except ValueError:
+        return False
+    return True
+
+
+def _is_local(family: Any, address: Any) -> bool:
+    if family == getattr(socket, "AF_UNIX", object()) or isinstance(address, (str, bytes)):
+        return True  # UNIX socket path (or abstract name)
+    if family == getattr(socket, "AF_NETLINK", object()):
+        return True  # kernel interface queries, never leave the host
+    if isinstance(address, tuple) and address:
+        host = address[0]
+        try:
+            return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+        except ValueError:
+            return _is_local_host(host)
+    return False
+
+
+def _describe(address: Any) -> str:
+    if isinstance(address, tuple):
+        return ":".join(str(a) for a in address[:2])
+    return str(address)

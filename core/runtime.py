@@ -1,0 +1,238 @@
+"""The local model runtime: llama.cpp through llama-cpp-python.
+
+One ``ModelRuntime`` per model file is loaded once per process and cached.  It
+streams tokens (with stop sequences, a token limit, temperature and seed),
+stops early when a ``CancelToken`` is set from another thread, renders the
+model's own chat template when it has one (SmolLM2) and sends plain completion
+prompts otherwise (Gemma 3 270M base), and hot-swaps GGUF LoRA adapters per
+request without reloading the model.
+
+Adapters are applied through llama.cpp's low-level adapter API because the
+high-level ``Llama(lora_path=...)`` fixes one adapter at load time.  Each loaded
+adapter stays cached; switching resets the prompt cache, because cached key/
+value entries were computed with the previous adapter.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import BadModelFile, InkwellError
+from core.jobs import CancelToken
+from core.models import ModelInfo
+
+DEFAULT_CONTEXT = 4096
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    max_tokens: int = 128
+    temperature: float = 0.0
+    seed: int = 0
+    stop: tuple[str, ...] = ()
+    top_p: float = 0.95
+
+
+@dataclass(frozen=True)
+class ActiveAdapter:
+    path: Path
+    scale: float = 1.0
+
+
+def default_threads() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+class ModelRuntime:
+    """A loaded model.  Generation is serialised by a lock: llama.cpp contexts are not reentrant."""
+
+    def __init__(
+        self,
+        model: ModelInfo,
+        n_ctx: int = DEFAULT_CONTEXT,
+        n_threads: int | None = None,
+        logits_all: bool = False,
+    ) -> None:
+        import llama_cpp
+
+        self.model = model
+        self.lock = threading.RLock()
+        n_ctx = min(n_ctx, model.context_length) if model.context_length else n_ctx
+        try:
+            self.llama = llama_cpp.Llama(
+                model_path=str(model.path),
+                n_ctx=n_ctx,
+                n_threads=n_threads or default_threads(),
+                n_threads_batch=n_threads or default_threads(),
+                logits_all=logits_all,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise BadModelFile(f"{model.path}: llama.cpp could not load this model ({exc})") from exc
+        self._template = self.llama.metadata.get("tokenizer.chat_template") if model.chat_template else None
+        self._adapters: dict[tuple[str, float], Any] = {}
+        self._active: ActiveAdapter | None = None
+
+    # -- adapters -----------------------------------------------------------------------------
+
+    def _adapter_handle(self, path: Path) -> Any:
+        import llama_cpp
+
+        key = (str(path), path.stat().st_mtime)
+        handle = self._adapters.get(key)
+        if handle is None:
+            if not path.is_file():
+                raise InkwellError(f"{path}: adapter file not found")
+            handle = llama_cpp.llama_adapter_lora_init(self.llama.model, str(path).encode())
+            if not handle:
+                raise InkwellError(
+                    f"{path}: llama.cpp could not load this LoRA adapter (wrong base model, "
+                    "or a damaged file)"
+                )
+            self._adapters[key] = handle
+        return handle
+
+    def use_adapter(self, adapter: ActiveAdapter | None) -> None:
+        """Make ``adapter`` (or none) active for the next requests, without reloading the model."""
+        import llama_cpp
+
+        with self.lock:
+            if adapter == self._active:
+                return
+            ctx = self.llama.ctx
+            if adapter is None or adapter.scale == 0.0:
+                rc = llama_cpp.llama_set_adapters_lora(ctx, None, 0, None)
+            else:
+                handle = self._adapter_handle(adapter.path)
+                handles = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(handle)
+                scales = (ctypes.c_float * 1)(adapter.scale)
+                rc = llama_cpp.llama_set_adapters_lora(ctx, handles, 1, scales)
+            if rc != 0:
+                raise InkwellError(f"llama.cpp refused to apply adapter {adapter} (code {rc})")
+            # The cached prefix was computed with the previous adapter: forget it.
+            self.llama.reset()
+            self._active = adapter
+
+    @property
+    def active_adapter(self) -> ActiveAdapter | None:
+        return self._active
+
+    # -- prompts ------------------------------------------------------------------------------
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(self._template)
+
+    def render(self, user: str, system: str | None = None) -> tuple[str, tuple[str, ...]]:
+        """The text to send for one user turn, and the stop strings the template implies.
+
+        Instruction models get their own chat template; a base model gets the
+        text as it is (the prompt builder writes completion-style prompts for it).
+        """
+        if not self._template:
+            return user, ()
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        eos = self.llama.detokenize([self.llama.token_eos()]).decode("utf-8", "ignore")
+        bos = self.llama.detokenize([self.llama.token_bos()]).decode("utf-8", "ignore")
+        formatter = Jinja2ChatFormatter(self._template, eos_token=eos, bos_token=bos)
+        messages = ([{"role": "system", "content": system}] if system else []) + [
+            {"role": "user", "content": user}
+        ]
+        response = formatter(messages=messages)
+        stop = response.stop if isinstance(response.stop, list) else [response.stop] if response.stop else []
+        return response.prompt, tuple(s for s in stop if s)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    @property
+    def context_length(self) -> int:
+        return int(self.llama.n_ctx())
+
+    # -- generation ---------------------------------------------------------------------------
+
+    def stream(
+        self,
+        prompt: str,
+        params: GenerationParams = GenerationParams(),
+        adapter: ActiveAdapter | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[str]:
+        """Yield text pieces as llama.cpp produces them; ``prompt`` is sent as it is."""
+        with self.lock:
+            self.use_adapter(adapter)
+            pieces = self.llama.create_completion(
+                prompt,
+                max_tokens=params.max_tokens,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                seed=params.seed,
+                stop=list(params.stop) or None,
+                stream=True,
+            )
+            try:
+                for chunk in pieces:
+                    if cancel is not None and cancel.cancelled:
+                        break
+                    text = chunk["choices"][0]["text"]  # type: ignore[index]
+                    if text:
+                        yield text
+            finally:
+                pieces.close()  # type: ignore[union-attr]
+
+    def complete(
+        self,
+        prompt: str,
+        params: GenerationParams = GenerationParams(),
+        adapter: ActiveAdapter | None = None,
+        cancel: CancelToken | None = None,
+    ) -> str:
+        return "".join(self.stream(prompt, params, adapter, cancel))
+
+    def next_token_logits(self, prompt: str, adapter: ActiveAdapter | None = None) -> np.ndarray:
+        """Logits for the token after ``prompt`` (used by adapter parity checks and tests)."""
+        with self.lock:
+            self.use_adapter(adapter)
+            tokens = self.llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+            self.llama.reset()
+            self.llama.eval(tokens)
+            return np.array(self.llama.scores[self.llama.n_tokens - 1], dtype=np.float32)
+
+
+_CACHE: dict[tuple[str, int, bool], ModelRuntime] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def get_runtime(
+    model: ModelInfo, n_ctx: int = DEFAULT_CONTEXT, logits_all: bool = False
+) -> ModelRuntime:
+    """The process-wide runtime for ``model`` (loaded on first use)."""
+    key = (str(model.path), n_ctx, logits_all)
+    with _CACHE_LOCK:
+        runtime = _CACHE.get(key)
+        if runtime is None:
+            runtime = ModelRuntime(model, n_ctx=n_ctx, logits_all=logits_all)
+            _CACHE[key] = runtime
+        return runtime
+
+
+def unload_all() -> None:
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def stop_sequences(*groups: Sequence[str]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for group in groups:
+        for s in group:
+            seen.setdefault(s, None)
+    return tuple(seen)
