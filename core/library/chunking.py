@@ -1,0 +1,71 @@
+"""Paragraph chunking with a token budget that fits the embedder.
+
+MiniLM reads at most 256 word pieces (two of them are [CLS]/[SEP]); anything
+beyond is silently cut, so a chunk longer than that would be retrievable only
+by its beginning.  Paragraphs are packed greedily up to the budget; a chunk
+starts with the previous chunk's last paragraph when that one is short (a small
+overlap keeps context across a cut); a paragraph that alone exceeds the budget
+is cut into token windows that overlap.  Short items (a commit, a title, an
+abstract) stay whole.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from tokenizers import Tokenizer
+
+MAX_TOKENS = 240  # of the embedder's 254 content positions; margin for joining paragraphs
+OVERLAP_TOKENS = 32
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+
+
+@dataclass(frozen=True)
+class Chunker:
+    tokenizer: Tokenizer
+    max_tokens: int = MAX_TOKENS
+    overlap_tokens: int = OVERLAP_TOKENS
+
+    def _counts(self, texts: list[str]) -> list[int]:
+        encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
+        return [len(e.ids) for e in encodings]
+
+    def _windows(self, text: str) -> list[str]:
+        """Cut one over-long paragraph into overlapping windows at token boundaries."""
+        offsets = self.tokenizer.encode(text, add_special_tokens=False).offsets
+        step = self.max_tokens - self.overlap_tokens
+        pieces = []
+        for start in range(0, len(offsets), step):
+            end = min(start + self.max_tokens, len(offsets))
+            pieces.append(text[offsets[start][0]: offsets[end - 1][1]].strip())
+            if end == len(offsets):
+                break
+        return [p for p in pieces if p]
+
+    def split(self, text: str) -> list[str]:
+        """The chunks of ``text``, in order; one chunk if it fits the budget."""
+        paragraphs = [" ".join(p.split()) for p in _PARAGRAPH_BREAK.split(text)]
+        paragraphs = [p for p in paragraphs if p]
+        if not paragraphs:
+            return []
+        units: list[tuple[str, int]] = []
+        for para, count in zip(paragraphs, self._counts(paragraphs), strict=True):
+            if count <= self.max_tokens:
+                units.append((para, count))
+            else:
+                windows = self._windows(para)
+                units.extend(zip(windows, self._counts(windows), strict=True))
+        chunks: list[str] = []
+        current: list[tuple[str, int]] = []
+        size = 0
+        for unit in units:
+            if current and size + unit[1] > self.max_tokens:
+                chunks.append("\n\n".join(u[0] for u in current))
+                tail = current[-1]
+                keep_tail = tail[1] <= self.overlap_tokens and tail[1] + unit[1] <= self.max_tokens
+                current, size = ([tail], tail[1]) if keep_tail else ([], 0)
+            current.append(unit)
+            size += unit[1]
+        chunks.append("\n\n".join(u[0] for u in current))
+        return chunks

