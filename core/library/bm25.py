@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import Stemmer
+
 from core.fsutil import ensure_private_dir
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -30,8 +32,12 @@ def _stopwords() -> frozenset[str]:
     return frozenset(STOPWORDS_EN)
 
 
+_STEMMER = Stemmer.Stemmer("english")
+
+
 def tokenize(text: str, stopwords: frozenset[str]) -> list[str]:
-    return [w for w in _WORD.findall(text.lower()) if w not in stopwords]
+    """Lower-cased, stop words out, stemmed: "staking tomatoes" matches "stake tomato"."""
+    return list(_STEMMER.stemWords([w for w in _WORD.findall(text.lower()) if w not in stopwords]))
 
 
 class LexicalIndex:

@@ -12,7 +12,6 @@ abstract) stay whole.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from tokenizers import Tokenizer
 
@@ -21,26 +20,42 @@ OVERLAP_TOKENS = 32
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
 
-@dataclass(frozen=True)
 class Chunker:
-    tokenizer: Tokenizer
-    max_tokens: int = MAX_TOKENS
-    overlap_tokens: int = OVERLAP_TOKENS
+    def __init__(self, tokenizer: Tokenizer, max_tokens: int = MAX_TOKENS,
+                 overlap_tokens: int = OVERLAP_TOKENS) -> None:
+        # A private copy without truncation: counting a long paragraph with the embedder's
+        # truncating tokenizer would report 256 and lose the rest of it.
+        self.tokenizer = Tokenizer.from_str(tokenizer.to_str())
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+        self.max_tokens = max_tokens
+        self.overlap_tokens = overlap_tokens
 
     def _counts(self, texts: list[str]) -> list[int]:
         encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
         return [len(e.ids) for e in encodings]
 
     def _windows(self, text: str) -> list[str]:
-        """Cut one over-long paragraph into overlapping windows at token boundaries."""
-        offsets = self.tokenizer.encode(text, add_special_tokens=False).offsets
-        step = self.max_tokens - self.overlap_tokens
+        """Cut one over-long paragraph into overlapping windows at word boundaries."""
+        encoding = self.tokenizer.encode(text, add_special_tokens=False)
+        offsets, words = encoding.offsets, encoding.word_ids
+        n = len(offsets)
+
+        def word_start(i: int, floor: int) -> int:
+            """Move ``i`` back to the first word piece of its word (not below ``floor``)."""
+            while i > floor and words[i] is not None and words[i] == words[i - 1]:
+                i -= 1
+            return i
+
         pieces = []
-        for start in range(0, len(offsets), step):
-            end = min(start + self.max_tokens, len(offsets))
+        start = 0
+        while start < n:
+            end = n if start + self.max_tokens >= n else word_start(start + self.max_tokens,
+                                                                   start + 1)
             pieces.append(text[offsets[start][0]: offsets[end - 1][1]].strip())
-            if end == len(offsets):
+            if end == n:
                 break
+            start = word_start(max(end - self.overlap_tokens, start + 1), start + 1)
         return [p for p in pieces if p]
 
     def split(self, text: str) -> list[str]:

@@ -14,6 +14,7 @@ with it) and vacuums Chroma's SQLite file.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import sqlite3
 import uuid
@@ -23,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from core.errors import InkwellError
 from core.library.embedder import Embedder
 
 COLLECTION_PREFIX = "inkwell-library-"
@@ -34,16 +36,22 @@ def _chroma_settings() -> Any:
     return Settings(anonymized_telemetry=False, allow_reset=False, is_persistent=True)
 
 
-def make_embedding_function(get_embedder: Callable[[], Embedder]) -> Any:
-    """Inkwell's embedder as a Chroma embedding function (loaded on first use)."""
-    from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+@functools.cache
+def _embedding_function_class() -> Any:
+    """Inkwell's embedder as a registered Chroma embedding function class (defined once)."""
+    from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
+    from chromadb.utils.embedding_functions import register_embedding_function
 
+    @register_embedding_function
     class InkwellMiniLM(EmbeddingFunction[Documents]):
-        def __init__(self) -> None:
-            pass
+        def __init__(self, get_embedder: Callable[[], Embedder] | None = None) -> None:
+            self._get_embedder = get_embedder
 
         def __call__(self, input: Documents) -> Embeddings:
-            return list(get_embedder().embed(list(input)))
+            if self._get_embedder is None:
+                raise InkwellError("this Chroma collection is Inkwell's: open it through "
+                                   "core.library.Library")
+            return list(self._get_embedder().embed(list(input)))
 
         @staticmethod
         def name() -> str:
@@ -54,9 +62,20 @@ def make_embedding_function(get_embedder: Callable[[], Embedder]) -> Any:
 
         @staticmethod
         def build_from_config(config: dict[str, Any]) -> InkwellMiniLM:
-            raise NotImplementedError("Inkwell passes its embedding function explicitly")
+            return InkwellMiniLM()
 
-    return InkwellMiniLM()
+        def default_space(self) -> Space:
+            return "cosine"
+
+        def supported_spaces(self) -> list[Space]:
+            return ["cosine"]
+
+    return InkwellMiniLM
+
+
+def make_embedding_function(get_embedder: Callable[[], Embedder]) -> Any:
+    """The embedding function Chroma is given: never its default (which downloads a model)."""
+    return _embedding_function_class()(get_embedder)
 
 
 class ChunkStore:
@@ -72,7 +91,7 @@ class ChunkStore:
 
     def _open(self, name: str) -> Any:
         return self._client.get_or_create_collection(
-            name=name, embedding_function=self._ef, metadata={"hnsw:space": "cosine"})
+            name=name, embedding_function=self._ef, configuration={"hnsw": {"space": "cosine"}})
 
     @property
     def name(self) -> str:

@@ -1,0 +1,208 @@
+"""The library end to end on real files, a real Chroma store and the real embedder."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from core.errors import InkwellError
+from core.lamp import load_dataset, profile_item_document
+from core.library import Library
+from core.privacy import refused_attempts
+from tests.library.conftest import docx_bytes, eml_bytes, library_files, pdf_bytes, run_cli
+
+
+def _corpus(folder: Path) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sub").mkdir(exist_ok=True)
+    files = {
+        "garden": folder / "garden.md",
+        "budget": folder / "sub" / "budget.pdf",
+        "letter": folder / "letter.docx",
+        "mail": folder / "sub" / "hello.eml",
+        "notes": folder / "notes.txt",
+    }
+    files["garden"].write_text("# Garden\n\nThe tomatoes need staking before the July heat.\n")
+    files["budget"].write_bytes(pdf_bytes("Quarterly budget review for the bakery expansion",
+                                          "Budget"))
+    files["letter"].write_bytes(docx_bytes("Reference letter",
+                                           ["Mira is a meticulous violin teacher."]))
+    files["mail"].write_bytes(eml_bytes("Hiking trip", "Meet at the trailhead near the glacier."))
+    files["notes"].write_text("Kubernetes pods restart when the liveness probe fails.\n")
+    (folder / "ignored.py").write_text("print('code is not writing')\n")
+    (folder / ".hidden.txt").write_text("hidden files are passed over\n")
+    return files
+
+
+def _consistent(lib: Library) -> None:
+    """Every chunk exactly once: Chroma and the manifest hold the same ids."""
+    assert lib.store.all_ids() == lib.manifest.all_chunk_ids()
+    assert lib.store.count() == lib.manifest.chunk_count()
+
+
+def test_add_search_and_incremental_reindex(tmp_path: Path, library: Library) -> None:
+    files = _corpus(tmp_path / "docs")
+    report = library.add_job([tmp_path / "docs"]).execute()
+    assert (report.indexed, report.skipped, report.errors, report.ignored) == (5, 0, 0, 1)
+    _consistent(library)
+
+    for retriever in ("bm25", "dense", "hybrid"):
+        hits = library.search("when should I stake tomato plants", k=3, retriever=retriever)
+        assert hits[0].source == str(files["garden"]), (retriever, hits)
+        assert hits[0].title == "Garden" and "staking" in hits[0].text and hits[0].date
+    assert library.search("violin teacher", k=1, retriever="dense")[0].source == str(
+        files["letter"])
+    assert library.search("glacier", k=5)[0].title == "Hiking trip"
+
+    # Nothing changed: nothing is read or embedded again.
+    ids_before = library.manifest.all_chunk_ids()
+    again = library.add_job([tmp_path / "docs"]).execute()
+    assert (again.indexed, again.unchanged) == (0, 5)
+    # Touched but identical: only the signature is updated, same chunks.
+    os.utime(files["notes"], ns=(time.time_ns(), time.time_ns() + 10**9))
+    touched = library.add_job([tmp_path / "docs"]).execute()
+    assert (touched.indexed, touched.unchanged) == (0, 5)
+    assert library.manifest.all_chunk_ids() == ids_before
+
+    # One file changed, one deleted: only those are touched.
+    files["garden"].write_text("# Garden\n\nThe cucumbers climb the trellis by August.\n")
+    files["mail"].unlink()
+    changed = library.add_job([tmp_path / "docs"]).execute()
+    assert (changed.indexed, changed.removed, changed.unchanged) == (1, 1, 3)
+    _consistent(library)
+    assert not library.search("tomatoes staking", k=5)
+    assert library.search("cucumbers trellis", k=1)[0].source == str(files["garden"])
+    assert all(h.source != str(files["mail"]) for h in library.search("glacier trailhead", k=5,
+                                                                      retriever="dense"))
+    status = library.status()
+    assert status.counts == {"indexed": 4}
+    assert {f.path for f in status.files} == {str(files[k]) for k in
+                                              ("garden", "budget", "letter", "notes")}
+    # What the trainer gets back: whole documents with titles and dates.
+    docs = {d.source: d for d in library.documents()}
+    assert docs[str(files["budget"])].text == "Quarterly budget review for the bakery expansion"
+    assert library.get_document(docs[str(files["letter"])].doc_id).title == "Reference letter"
+
+
+def test_index_documents_is_incremental_by_id_and_hash(sample_data: Path,
+                                                       library: Library) -> None:
+    dataset = load_dataset(sample_data / "commit_subject" / "sample_questions.json")
+    q = dataset.questions[0]
+    docs = [profile_item_document(item, dataset.task, "profile") for item in q.profile]
+    first = library.index_documents(docs)
+    assert first.indexed == len(docs) and first.errors == 0
+    assert library.index_documents(docs).unchanged == len(docs)
+    edited = [docs[0].__class__(**{**docs[0].__dict__, "text": docs[0].text + " extra words",
+                                   "content_hash": "changed"}), *docs[1:]]
+    assert library.index_documents(edited).indexed == 1
+    _consistent(library)
+    got = {d.doc_id: d for d in library.documents()}
+    assert set(got) == {d.doc_id for d in docs}
+    assert got[docs[1].doc_id].fields == docs[1].fields
+    hit = library.search(docs[2].text[:200], k=1, retriever="bm25")[0]
+    assert (hit.doc_id, hit.title, hit.date) == (docs[2].doc_id, docs[2].title, docs[2].date)
+
+
+def _git(repo: Path, *args: str, email: str = "me@example.org", date: str = "") -> None:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "Me", "GIT_AUTHOR_EMAIL": email,
+           "GIT_COMMITTER_NAME": "Me", "GIT_COMMITTER_EMAIL": email,
+           "GIT_AUTHOR_DATE": date or "2024-03-04T05:06:07Z",
+           "GIT_COMMITTER_DATE": date or "2024-03-04T05:06:07Z", "HOME": str(repo)}
+    subprocess.run(["git", "-C", str(repo), *args], check=True, env=env, capture_output=True)
+
+
+def test_add_git_imports_only_the_authors_commits(tmp_path: Path, library: Library) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    _git(repo, "commit", "--allow-empty", "-q", "-m",
+         "Speed up the parser\n\nCache the token table between calls.")
+    _git(repo, "commit", "--allow-empty", "-q", "-m", "Someone else's change",
+         email="other@example.org")
+    _git(repo, "commit", "--allow-empty", "-q", "-m", "Fix typo in README",
+         date="2024-05-06T00:00:00Z")
+    report = library.add_git_job(repo, "ME@example.org").execute()
+    assert report.indexed == 2
+    docs = sorted(library.documents(), key=lambda d: d.date or "")
+    assert [d.title for d in docs] == ["Speed up the parser", "Fix typo in README"]
+    assert docs[0].date == "2024-03-04" and docs[0].kind == "commit"
+    assert "token table" in docs[0].text
+    _git(repo, "commit", "--allow-empty", "-q", "-m", "Add streaming mode")
+    again = library.add_git_job(repo, "me@example.org").execute()
+    assert (again.indexed, again.unchanged) == (1, 2)
+    with pytest.raises(InkwellError, match="not a git repository"):
+        library.add_git_job(tmp_path, "me@example.org").execute()
+    forgotten = library.forget(repo)
+    assert len(forgotten.doc_ids) == 3 and library.manifest.document_count() == 0
+
+
+CANARY = "Zebra quartz lanterns hum beneath the cobalt orchard at midnight"
+
+
+def test_forget_leaves_no_trace_of_the_canary(tmp_path: Path, library: Library) -> None:
+    files = _corpus(tmp_path / "docs")
+    secret = tmp_path / "docs" / "secret.md"
+    secret.write_text(f"# Diary\n\n{CANARY}.\n\nMore private thoughts about {CANARY.split()[1]}.")
+    library.add_job([tmp_path / "docs"]).execute()
+    for retriever in ("bm25", "dense", "hybrid"):  # builds every derived index
+        assert library.search("cobalt orchard lanterns", k=1, retriever=retriever)[0].source \
+            == str(secret)
+    needle = CANARY.encode()
+    root = library.dir
+    assert any(needle in p.read_bytes() for p in library_files(root))  # the scan can see it
+
+    report = library.forget(secret)
+    assert report.paths == [str(secret)] and len(report.doc_ids) == 1 and report.chunks == 1
+    leaks = [p for p in library_files(root) if needle in p.read_bytes()
+             or b"cobalt orchard" in p.read_bytes() or report.doc_ids[0].encode() in p.read_bytes()]
+    assert not leaks, leaks
+    _consistent(library)
+    for retriever in ("bm25", "dense", "hybrid"):
+        assert all(h.source != str(secret) for h in library.search("cobalt orchard lanterns", k=5,
+                                                                   retriever=retriever))
+    assert library.search("tomatoes staking", k=1)[0].source == str(files["garden"])
+    with pytest.raises(InkwellError, match="nothing from here"):
+        library.forget(secret)
+    # Re-adding the folder does not bring it back while the file is gone ...
+    secret.unlink()
+    assert library.add_job([tmp_path / "docs"]).execute().indexed == 0
+    # ... and forgetting a whole folder removes everything below it.
+    assert len(library.forget(tmp_path / "docs").paths) == 5
+    assert library.status().counts == {} and library.store.count() == 0
+
+
+def test_files_are_private_and_nothing_went_to_the_network(tmp_path: Path,
+                                                           library: Library) -> None:
+    before = len(refused_attempts())
+    _corpus(tmp_path / "docs")
+    library.add_job([tmp_path / "docs"]).execute()
+    library.search("garden", retriever="hybrid")
+    library.forget(tmp_path / "docs" / "notes.txt")
+    assert len(refused_attempts()) == before
+    for path in library_files(library.dir):
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+
+
+def test_vanishing_file_mid_run_does_not_abort(tmp_path: Path, library: Library) -> None:
+    _corpus(tmp_path / "docs")
+    job = library.add_job([tmp_path / "docs"])
+    job.prepare()  # the scan saw every file ...
+    (tmp_path / "docs" / "notes.txt").unlink()  # ... then one vanished before it was read
+    report = job.run()
+    assert report.indexed == 4 and report.errors == 0
+    assert str(tmp_path / "docs" / "notes.txt") not in {f.path for f in library.status().files}
+
+
+def test_second_writer_is_refused_with_a_clear_message(tmp_path: Path, library: Library,
+                                                       home) -> None:
+    _corpus(tmp_path / "docs")
+    with library.writing():
+        proc = run_cli(home.root, "library", "add", str(tmp_path / "docs"), check=False)
+    assert proc.returncode == 2
+    assert "another Inkwell process is changing this library" in proc.stderr
+    assert library.add_job([tmp_path / "docs"]).execute().indexed == 5  # lock released
