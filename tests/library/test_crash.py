@@ -25,7 +25,8 @@ N_FILES = 90
 
 def _corpus(folder: Path, rng: random.Random) -> None:
     folder.mkdir()
-    words = "river stone lamp paper orbit cedar violet anchor meadow signal".split()
+    words = ["river", "stone", "lamp", "paper", "orbit", "cedar", "violet", "anchor", "meadow",
+             "signal"]
     for i in range(N_FILES):
         paragraphs = [" ".join(rng.choices(words, k=rng.randint(20, 120))) for _ in
                       range(rng.randint(1, 4))]

@@ -11,8 +11,8 @@ import pytest
 from core.library.readers import MAX_FILE_BYTES, SkipFile, read_document_file
 from tests.library.conftest import (
     docx_bytes,
-    encrypted_pdf_bytes,
     eml_bytes,
+    encrypted_pdf_bytes,
     mbox_bytes,
     pdf_bytes,
     zip_bomb_docx_bytes,
@@ -58,12 +58,14 @@ def test_pdf_text_title_and_date(tmp_path: Path) -> None:
 
 
 def test_docx_paragraphs_and_heading_title(tmp_path: Path) -> None:
-    (doc,) = _read(_write(tmp_path, "d.docx", docx_bytes("Offer letter", ["Dear Ana,", "Welcome."])))
+    data = docx_bytes("Offer letter", ["Dear Ana,", "Welcome."])
+    (doc,) = _read(_write(tmp_path, "d.docx", data))
     assert doc.title == "Offer letter" and doc.text.endswith("Dear Ana,\n\nWelcome.")
 
 
 def test_email_and_mbox(tmp_path: Path) -> None:
-    (mail,) = _read(_write(tmp_path, "m.eml", eml_bytes("Lunch friday?", "Shall we try the new place")))
+    data = eml_bytes("Lunch friday?", "Shall we try the new place")
+    (mail,) = _read(_write(tmp_path, "m.eml", data))
     assert (mail.title, mail.date, mail.kind) == ("Lunch friday?", "2024-01-02", "email")
     assert "new place" in mail.text
     box = mbox_bytes([("First", "one body"), ("Second", "two body")])
