@@ -82,7 +82,7 @@ class Job(ABC, Generic[R]):
     def check_cancelled(self) -> None:
         self.cancel_token.raise_if_cancelled()
 
-    def prepare(self) -> None:  # noqa: B027 - optional hook
+    def prepare(self) -> None:
         """Validate inputs and count the work; raise ``InkwellError`` for bad input."""
 
     @abstractmethod
@@ -93,9 +93,7 @@ class Job(ABC, Generic[R]):
         self.prepare()
         return self.run()
 
-    def report(
-        self, done: int, total: int | None, message: str = "", **metrics: Any
-    ) -> Progress:
+    def report(self, done: int, total: int | None, message: str = "", **metrics: Any) -> Progress:
         """Send progress to the listeners; ETA uses the rate of *this* run only.
 
         Work done by an earlier, interrupted run is counted in ``done`` but not in
@@ -119,7 +117,7 @@ class Job(ABC, Generic[R]):
 def format_eta(seconds: float | None) -> str:
     if seconds is None:
         return "--:--"
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"

@@ -62,57 +62,97 @@ TASKS: dict[str, LampTask] = {
     t.name: t
     for t in [
         LampTask(
-            "LaMP-1", "classification", "title", "abstract",
+            "LaMP-1",
+            "classification",
+            "title",
+            "abstract",
             "For an author who has written the paper with the title",
-            ("accuracy",), "personalized citation identification",
+            ("accuracy",),
+            "personalized citation identification",
         ),
         LampTask(
-            "LaMP-2", "classification", "description", "tag",
+            "LaMP-2",
+            "classification",
+            "description",
+            "tag",
             "Which tag does this movie relate to among the following tags? Just answer with the "
             "tag name without further explanation. tags: [sci-fi, based on a book, comedy, "
             "action, twist ending, dystopia, dark comedy, classic, psychology, fantasy, romance, "
             "thought-provoking, social commentary, violence, true story] description:",
-            ("accuracy", "f1"), "personalized movie tagging",
+            ("accuracy", "f1"),
+            "personalized movie tagging",
         ),
         LampTask(
-            "LaMP-2N", "classification", "text", "category",
+            "LaMP-2N",
+            "classification",
+            "text",
+            "category",
             "Which category does this article relate to among the following categories?",
-            ("accuracy", "f1"), "personalized news categorization (LaMP v1)",
+            ("accuracy", "f1"),
+            "personalized news categorization (LaMP v1)",
         ),
         LampTask(
-            "LaMP-3", "regression", "text", "score",
+            "LaMP-3",
+            "regression",
+            "text",
+            "score",
             "What is the score of the following review on a scale of 1 to 5? just answer with "
             "1, 2, 3, 4, or 5 without further explanation. review:",
-            ("mae", "rmse"), "personalized product rating",
+            ("mae", "rmse"),
+            "personalized product rating",
         ),
         LampTask(
-            "LaMP-4", "generation", "text", "title",
-            "Generate a headline for the following article: ", _GEN,
+            "LaMP-4",
+            "generation",
+            "text",
+            "title",
+            "Generate a headline for the following article: ",
+            _GEN,
             "personalized news headline generation",
         ),
         LampTask(
-            "LaMP-5", "generation", "abstract", "title",
-            "Generate a title for the following abstract of a paper: ", _GEN,
+            "LaMP-5",
+            "generation",
+            "abstract",
+            "title",
+            "Generate a title for the following abstract of a paper: ",
+            _GEN,
             "personalized scholarly title generation",
         ),
         LampTask(
-            "LaMP-6", "generation", "text", "title",
-            "Generate a subject for the following email: ", _GEN,
+            "LaMP-6",
+            "generation",
+            "text",
+            "title",
+            "Generate a subject for the following email: ",
+            _GEN,
             "personalized e-mail subject generation",
         ),
         LampTask(
-            "LaMP-7", "generation", "text", "text",
-            "Paraphrase the following tweet without any explanation before or after it: ", _GEN,
+            "LaMP-7",
+            "generation",
+            "text",
+            "text",
+            "Paraphrase the following tweet without any explanation before or after it: ",
+            _GEN,
             "personalized tweet paraphrasing",
         ),
         LampTask(
-            "proposal_title", "generation", "abstract", "title",
-            "Generate a title for the following abstract of a proposal: ", _GEN,
+            "proposal_title",
+            "generation",
+            "abstract",
+            "title",
+            "Generate a title for the following abstract of a proposal: ",
+            _GEN,
             "design-proposal title generation (analogue of LaMP-5)",
         ),
         LampTask(
-            "commit_subject", "generation", "text", "title",
-            "Write the subject line for this commit message body: ", _GEN,
+            "commit_subject",
+            "generation",
+            "text",
+            "title",
+            "Write the subject line for this commit message body: ",
+            _GEN,
             "commit subject generation (analogue of LaMP-6)",
         ),
     ]
@@ -179,7 +219,9 @@ def _fail(path: Path, where: str, reason: str) -> InkwellError:
 
 def _parse_questions(path: Path, data: Any) -> list[LampQuestion]:
     if not isinstance(data, list):
-        raise _fail(path, "top level", f"expected a JSON list of questions, got {type(data).__name__}")
+        raise _fail(
+            path, "top level", f"expected a JSON list of questions, got {type(data).__name__}"
+        )
     questions = []
     for i, raw in enumerate(data):
         where = f"question {i}"
@@ -193,8 +235,10 @@ def _parse_questions(path: Path, data: Any) -> list[LampQuestion]:
         if not isinstance(raw["profile"], list):
             raise _fail(path, where, "'profile' must be a list")
         qid = str(raw["id"])
-        profile = tuple(_parse_profile_item(path, f"{where} (id {qid}) profile item {j}", item)
-                        for j, item in enumerate(raw["profile"]))
+        profile = tuple(
+            _parse_profile_item(path, f"{where} (id {qid}) profile item {j}", item)
+            for j, item in enumerate(raw["profile"])
+        )
         questions.append(LampQuestion(qid, raw["input"], profile, str(raw.get("user_id", qid))))
     return questions
 
@@ -258,7 +302,9 @@ def load_dataset(
         named = named or file_task
         missing = [q.id for q in qs if q.id not in golds]
         if missing:
-            raise InkwellError(f"{outputs}: no gold output for question(s) {', '.join(missing[:5])}")
+            raise InkwellError(
+                f"{outputs}: no gold output for question(s) {', '.join(missing[:5])}"
+            )
     lamp_task = task_by_name(named) if named else infer_task(qs)
     return LampDataset(lamp_task, tuple(qs), golds, questions)
 
@@ -275,9 +321,7 @@ def find_questions_files(data_dir: Path) -> list[Path]:
     return found
 
 
-def profile_item_document(
-    item: Mapping[str, Any], task: LampTask, source: str
-) -> Document:
+def profile_item_document(item: Mapping[str, Any], task: LampTask, source: str) -> Document:
     """A LaMP profile item as a library document (one per item, as the paper's profile)."""
     fields = {k: str(v) for k, v in item.items() if k not in {"id", "date"}}
     if task.name == "LaMP-7":

@@ -183,10 +183,7 @@ class ModelRegistry:
         return models
 
     def _bundled_path(self, name: str) -> Path | None:
-        if name == SMOLLM2:
-            path = _smollm2_path()
-        else:
-            path = _gemma_path(self.home)
+        path = _smollm2_path() if name == SMOLLM2 else _gemma_path(self.home)
         return path if path is not None and path.exists() else None
 
     def get(self, name: str | None = None) -> ModelInfo:

@@ -173,3 +173,19 @@ def _describe(address: Any) -> str:
     if isinstance(address, tuple):
         return ":".join(str(a) for a in address[:2])
     return str(address)
+
+
+def delete_everything(root: Path) -> None:
+    """Remove the whole data directory ("Delete everything"): every profile, cache and log.
+
+    The folder is first renamed aside, so a crash midway leaves no half-deleted
+    data dir that the app would try to open; the renamed copy is then removed.
+    """
+    import shutil
+    import uuid
+
+    if not root.exists():
+        return
+    doomed = root.with_name(f".{root.name}.deleting-{uuid.uuid4().hex[:8]}")
+    os.replace(root, doomed)
+    shutil.rmtree(doomed)

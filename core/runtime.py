@@ -39,6 +39,7 @@ class GenerationParams:
     seed: int = 0
     stop: tuple[str, ...] = ()
     top_p: float = 0.95
+    repeat_penalty: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,10 @@ class ActiveAdapter:
 
 
 def default_threads() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    return max(
+        1,
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1),
+    )
 
 
 class ModelRuntime:
@@ -76,8 +80,12 @@ class ModelRuntime:
                 verbose=False,
             )
         except (ValueError, RuntimeError) as exc:
-            raise BadModelFile(f"{model.path}: llama.cpp could not load this model ({exc})") from exc
-        self._template = self.llama.metadata.get("tokenizer.chat_template") if model.chat_template else None
+            raise BadModelFile(
+                f"{model.path}: llama.cpp could not load this model ({exc})"
+            ) from exc
+        self._template = (
+            self.llama.metadata.get("tokenizer.chat_template") if model.chat_template else None
+        )
         self._adapters: dict[tuple[str, float], Any] = {}
         self._active: ActiveAdapter | None = None
 
@@ -141,15 +149,27 @@ class ModelRuntime:
             return user, ()
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        eos = self.llama.detokenize([self.llama.token_eos()]).decode("utf-8", "ignore")
-        bos = self.llama.detokenize([self.llama.token_bos()]).decode("utf-8", "ignore")
+        eos = self.llama.detokenize([self.llama.token_eos()], special=True).decode(
+            "utf-8", "ignore"
+        )
+        bos = self.llama.detokenize([self.llama.token_bos()], special=True).decode(
+            "utf-8", "ignore"
+        )
         formatter = Jinja2ChatFormatter(self._template, eos_token=eos, bos_token=bos)
-        messages = ([{"role": "system", "content": system}] if system else []) + [
+        messages: list[Any] = ([{"role": "system", "content": system}] if system else []) + [
             {"role": "user", "content": user}
         ]
         response = formatter(messages=messages)
-        stop = response.stop if isinstance(response.stop, list) else [response.stop] if response.stop else []
-        return response.prompt, tuple(s for s in stop if s)
+        stop = (
+            response.stop
+            if isinstance(response.stop, list)
+            else [response.stop]
+            if response.stop
+            else []
+        )
+        # The end-of-turn token ends generation anyway; as a stop string it also ends it when
+        # the model spells it out as text.
+        return response.prompt, tuple(dict.fromkeys(s for s in [*stop, eos] if s))
 
     def count_tokens(self, text: str) -> int:
         return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
@@ -170,11 +190,16 @@ class ModelRuntime:
         """Yield text pieces as llama.cpp produces them; ``prompt`` is sent as it is."""
         with self.lock:
             self.use_adapter(adapter)
+            # Re-evaluate the whole prompt: reusing a cached prefix evaluates tokens in other
+            # batch shapes, which changes logits in the last bits and can flip a greedy choice.
+            # An answer must be a function of the request alone (evaluation, Regenerate).
+            self.llama.reset()
             pieces = self.llama.create_completion(
                 prompt,
                 max_tokens=params.max_tokens,
                 temperature=params.temperature,
                 top_p=params.top_p,
+                repeat_penalty=params.repeat_penalty,
                 seed=params.seed,
                 stop=list(params.stop) or None,
                 stream=True,

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs the system packages Inkwell's set-up needs, and only those that are missing.
+#
+# Debian/Ubuntu: the compiler toolchain for llama-cpp-python's source build
+# (build-essential, cmake), python3-venv/python3-dev, git, the libraries Qt needs
+# (offscreen and on a real X display), strace and util-linux (unshare) for the
+# privacy proofs in the test suite.
+# macOS: needs Python 3.11 and the Xcode command line tools (the compiler); cmake
+# comes from PyPI during the build.  Nothing else is installed system-wide.
+set -euo pipefail
+
+case "$(uname -s)" in
+  Darwin)
+    if ! xcode-select -p >/dev/null 2>&1; then
+      echo "system-deps: installing the Xcode command line tools (a dialog will open)"
+      xcode-select --install || true
+    fi
+    exit 0 ;;
+  Linux) ;;
+  *) echo "system-deps: unsupported OS $(uname -s); install a C++ compiler and cmake yourself"; exit 0 ;;
+esac
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "system-deps: not a Debian/Ubuntu system; make sure a C/C++ compiler, cmake, Python 3.11"
+  echo "             with venv, and Qt's X11/EGL libraries are installed"
+  exit 0
+fi
+
+PACKAGES=(
+  build-essential cmake git python3-venv python3-dev pkg-config
+  libglib2.0-0 libegl1 libgl1 libx11-6 libxkbcommon0 libfontconfig1 libfreetype6 libdbus-1-3
+  libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
+  libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0
+  strace util-linux
+)
+# Debian 12 names libglib2.0-0 so; Debian 13/Ubuntu 24.04 renamed it libglib2.0-0t64.
+if apt-cache show libglib2.0-0t64 >/dev/null 2>&1; then
+  PACKAGES=("${PACKAGES[@]/libglib2.0-0/libglib2.0-0t64}")
+fi
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "system-deps: all system packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "system-deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
