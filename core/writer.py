@@ -1,0 +1,187 @@
+"""The four personalization methods behind one writer.
+
+``none``      the model alone (the non-personalized baseline);
+``rag``       the user's most relevant items retrieved from their library into the prompt;
+``peft``      the user's LoRA adapter applied, no retrieval;
+``rag+peft``  both.
+
+The desktop's Write panel, ``inkwell write`` and the evaluation all go through
+``Writer.prepare`` and ``Writer.stream``, so what is measured is what the user
+gets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from core.errors import InkwellError
+from core.jobs import CancelToken
+from core.models import ModelInfo, ModelRegistry
+from core.paths import Home, ProfilePaths
+from core.prompts import BuiltPrompt, Example, PromptSpec, build_prompt, clean_answer, spec_for
+from core.runtime import ActiveAdapter, GenerationParams, ModelRuntime, get_runtime, stop_sequences
+from core.settings import AppSettings, ProfileSettings
+
+if TYPE_CHECKING:
+    from core.library import Hit, Library
+
+
+class Method(StrEnum):
+    NONE = "none"
+    RAG = "rag"
+    PEFT = "peft"
+    RAG_PEFT = "rag+peft"
+
+    @property
+    def retrieves(self) -> bool:
+        return self in (Method.RAG, Method.RAG_PEFT)
+
+    @property
+    def adapts(self) -> bool:
+        return self in (Method.PEFT, Method.RAG_PEFT)
+
+
+METHODS = tuple(m.value for m in Method)
+
+
+@dataclass(frozen=True)
+class WriteRequest:
+    text: str
+    task: str = "free"
+    method: Method = Method.NONE
+    # An adapter's GGUF file for ``peft`` methods; None: the profile's active adapter.
+    adapter: ActiveAdapter | None = None
+    retriever: str | None = None  # None: the profile's setting
+    k: int | None = None
+    prompt_format: str = "fewshot"
+    params: GenerationParams = field(default_factory=GenerationParams)
+
+
+@dataclass(frozen=True)
+class PreparedWrite:
+    request: WriteRequest
+    spec: PromptSpec
+    model: ModelInfo
+    prompt: str  # exactly what is sent to llama.cpp
+    params: GenerationParams
+    adapter: ActiveAdapter | None
+    sources: tuple[Example, ...]
+
+
+class Writer:
+    """Prepares and runs write requests for one profile with one model."""
+
+    def __init__(
+        self,
+        home: Home,
+        profile: ProfilePaths,
+        model: ModelInfo | None = None,
+        library: Library | None = None,
+        runtime: ModelRuntime | None = None,
+    ) -> None:
+        self.home = home
+        self.profile = profile
+        self.model = model or ModelRegistry(home).get(AppSettings.load(home).model)
+        self.runtime = runtime or get_runtime(self.model)
+        self._library = library
+        self._settings = ProfileSettings.load(profile)
+
+    @property
+    def library(self) -> Library:
+        if self._library is None:
+            from core.library import Library
+
+            self._library = Library(self.profile)
+        return self._library
+
+    def retrieve(self, spec: PromptSpec, query: str, retriever: str, k: int) -> list[Example]:
+        if k <= 0:
+            return []
+        hits = self.library.search(query, k=k, retriever=retriever)
+        return [self._example(spec, h) for h in hits]
+
+    def _example(self, spec: PromptSpec, hit: Hit) -> Example:
+        """A hit as a prompt example: a LaMP item's own fields, or a document's body and title."""
+        doc = self.library.get_document(hit.doc_id) if spec.uses_pairs else None
+        if doc is not None and doc.kind == "lamp" and spec.lamp_task is not None:
+            task = spec.lamp_task
+            inp = doc.fields.get(task.input_field, doc.text)
+            out = (
+                doc.fields.get(task.output_field, doc.title)
+                if task.output_field != task.input_field
+                else ""
+            )
+        elif doc is not None:
+            inp, out = doc.text, doc.title
+        else:
+            inp, out = hit.text, hit.title
+        return Example(inp, out, hit.doc_id, hit.source, hit.title, hit.date)
+
+    def prepare(self, request: WriteRequest) -> PreparedWrite:
+        spec = spec_for(request.task)
+        method = Method(request.method)
+        adapter = None
+        if method.adapts:
+            adapter = request.adapter or self._active_adapter()
+        examples: list[Example] = []
+        if method.retrieves:
+            retriever = request.retriever or self._settings.retriever
+            k = request.k if request.k is not None else self._settings.k
+            query = spec.lamp_task.query_content(request.text) if spec.lamp_task else request.text
+            examples = self.retrieve(spec, query, retriever, k)
+            if spec.uses_pairs:
+                examples = [e for e in examples if e.output.strip()]
+        budget = self.runtime.context_length - request.params.max_tokens - 16
+        built = build_prompt(
+            spec, request.text, examples, self._count_for_template, budget, request.prompt_format
+        )
+        prompt, stops = self._finish(spec, built)
+        params = replace(
+            request.params,
+            stop=stop_sequences(request.params.stop, stops),
+            repeat_penalty=max(request.params.repeat_penalty, spec.repeat_penalty),
+        )
+        return PreparedWrite(request, spec, self.model, prompt, params, adapter, built.examples)
+
+    def _count_for_template(self, text: str) -> int:
+        rendered, _ = self.runtime.render(text)
+        return self.runtime.count_tokens(rendered)
+
+    def _finish(self, spec: PromptSpec, built: BuiltPrompt) -> tuple[str, tuple[str, ...]]:
+        """Render for the model: chat template for instruction models, open answer for base ones."""
+        line_stops = ("\n",) if spec.single_line else ()
+        if self.runtime.has_chat_template:
+            return self.runtime.render(built.text)
+        return built.text + built.completion_suffix, (*line_stops, "\n\n\n")
+
+    def _active_adapter(self) -> ActiveAdapter:
+        adapter_id = self._settings.active_adapter
+        if not adapter_id:
+            raise InkwellError(
+                "no adapter is active for this profile: train one ('inkwell adapter train') "
+                "or choose the 'rag' or 'none' method"
+            )
+        return resolve_adapter(self.profile, adapter_id, self.model)
+
+    def stream(self, prepared: PreparedWrite, cancel: CancelToken | None = None) -> Iterator[str]:
+        yield from self.runtime.stream(prepared.prompt, prepared.params, prepared.adapter, cancel)
+
+    def answer(self, prepared: PreparedWrite, cancel: CancelToken | None = None) -> str:
+        """The whole answer, cleaned for its task (one line for titles and subjects)."""
+        return clean_answer(prepared.spec, "".join(self.stream(prepared, cancel)))
+
+
+def resolve_adapter(profile: ProfilePaths, adapter_id: str, model: ModelInfo) -> ActiveAdapter:
+    """An adapter id of the profile's store as a runtime adapter, checked against the model."""
+    from core.adapters.store import AdapterStore
+
+    record: Any = AdapterStore(profile).get(adapter_id)
+    if record.base_sha256 != model.sha256:
+        raise InkwellError(
+            f"adapter {adapter_id} was trained for another base model; "
+            f"it cannot be used with {model.name}"
+        )
+    return ActiveAdapter(record.gguf_path)
