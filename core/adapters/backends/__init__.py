@@ -1,0 +1,157 @@
+"""Training backends behind one small interface: ``prepare``, ``train``, ``export``.
+
+A backend gets a :class:`TrainPlan` that is already fully decided — tokenized
+examples, the exact batch of every step, the learning-rate schedule — so two
+backends (or a run and its resumption) differ only in arithmetic, and a resumed
+run continues the same sequence of batches it was interrupted in.
+
+* ``torch``: peft LoRA on CPU (float32) or CUDA (bf16), picked automatically.
+* ``mlx``: mlx-lm LoRA, for Apple Silicon (it also runs, slowly, on Linux CPUs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.adapters.config import TrainConfig
+from core.adapters.lora import LoraWeights
+from core.adapters.store import DISK_FULL
+from core.adapters.tokens import Encoded
+from core.errors import InkwellError
+from core.fsutil import atomic_path
+from core.models import ModelInfo
+
+CHECKPOINT_FILE = "checkpoint.bin"
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    config: TrainConfig
+    train: list[Encoded]
+    val: list[Encoded]
+    schedule: list[list[int]]  # for every step, the indices into ``train`` of its batch
+
+    @property
+    def total_steps(self) -> int:
+        return len(self.schedule)
+
+    def lr(self, step: int, base_lr: float) -> float:
+        """Linear warm-up, then linear decay to a tenth: a pure function of the step, for resume."""
+        warmup = min(self.config.warmup_steps, max(0, self.total_steps - 1))
+        if step < warmup:
+            return base_lr * (step + 1) / (warmup + 1)
+        return base_lr * max(0.1, 1.0 - (step - warmup) / max(1, self.total_steps - warmup))
+
+
+def make_schedule(n_train: int, steps: int, batch_size: int, seed: int) -> list[list[int]]:
+    """Batches for ``steps`` steps: shuffled epochs back to back, deterministic in ``seed``."""
+    rng = np.random.default_rng(seed)
+    order: list[int] = []
+    while len(order) < steps * batch_size:
+        order.extend(int(i) for i in rng.permutation(n_train))
+    size = min(batch_size, n_train)
+    return [order[s * size : (s + 1) * size] for s in range(steps)]
+
+
+@dataclass(frozen=True)
+class StepReport:
+    step: int  # steps done
+    total: int
+    loss: float
+    examples_per_s: float
+
+
+StepCallback = Callable[[StepReport], None]
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    train_loss: float  # mean loss of the last few steps
+    val_loss: float | None
+    val_loss_base: float | None  # the untrained base on the same validation examples
+    steps: int
+    resumed_from: int  # 0 for a fresh run
+
+
+class Backend(ABC):
+    """One way to train LoRA weights.  A backend instance trains one adapter."""
+
+    name: str
+
+    @classmethod
+    @abstractmethod
+    def available(cls) -> bool:
+        """Whether this machine can run the backend (its packages are installed)."""
+
+    @abstractmethod
+    def prepare(self, model: ModelInfo, cache_dir: Path, config: TrainConfig) -> None:
+        """Load the dequantized base and attach fresh LoRA layers (seeded)."""
+
+    @abstractmethod
+    def train(
+        self,
+        plan: TrainPlan,
+        checkpoint_dir: Path,
+        on_step: StepCallback,
+        check_cancelled: Callable[[], None],
+    ) -> TrainOutcome:
+        """Run the plan, resuming from ``checkpoint_dir`` if it holds a checkpoint.
+
+        Checkpoints every ``config.checkpoint_every`` steps; when ``check_cancelled``
+        raises, saves a checkpoint first and lets the exception through.
+        """
+
+    @abstractmethod
+    def export(self) -> LoraWeights:
+        """The trained LoRA weights, in PEFT's convention."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what ``prepare`` took (e.g. remove LoRA layers from a shared base)."""
+
+
+def choose_backend(name: str = "auto") -> Backend:
+    """``auto``: mlx on Apple Silicon when mlx-lm is installed, else torch (CPU or CUDA)."""
+    from core.adapters.backends.mlx_backend import MlxBackend
+    from core.adapters.backends.torch_backend import TorchBackend
+
+    if name == "auto":
+        apple = platform.system() == "Darwin" and platform.machine() == "arm64"
+        name = "mlx" if apple and MlxBackend.available() else "torch"
+    backends: dict[str, type[Backend]] = {"torch": TorchBackend, "mlx": MlxBackend}
+    cls = backends.get(name)
+    if cls is None:
+        raise InkwellError(f"unknown training backend {name!r}; choose auto, torch or mlx")
+    if not cls.available():
+        hint = " (install it with: pip install 'inkwell[mlx]')" if name == "mlx" else ""
+        raise InkwellError(f"the {name} training backend is not installed on this machine{hint}")
+    return cls()
+
+
+@contextlib.contextmanager
+def checkpoint_file(path: Path) -> Iterator[Path]:
+    """A temporary path renamed over ``path`` on success: a kill mid-write keeps the old checkpoint.
+
+    A full disk becomes a user error that says how to go on.
+    """
+    try:
+        with atomic_path(path) as tmp:
+            yield tmp
+    except OSError as exc:
+        if exc.errno in DISK_FULL:
+            raise InkwellError(
+                f"{path}: the disk is full, the training checkpoint could not be saved "
+                f"({exc.strerror}); free some space and run the same command again to resume"
+            ) from exc
+        raise
+
+
+def mean_tail(losses: list[float], n: int = 5) -> float:
+    tail = losses[-n:]
+    return float(sum(tail) / len(tail)) if tail else float("nan")

@@ -1,0 +1,178 @@
+"""mlx-lm LoRA training, for Apple Silicon (mlx also runs, slowly, on Linux CPUs).
+
+It trains from the same dequantized Hugging Face folder as the torch backend
+(mlx cannot read K-quant GGUFs).  mlx-lm's LoRA computes ``scale * x A' B'``
+with ``A' = A^T`` (in, r) and ``B' = B^T`` (r, out); using ``scale = alpha / r``
+makes that exactly PEFT's parametrisation (mlx-lm also initialises A uniformly
+in +-1/sqrt(in) and B at zero), so the learning rate means the same in both
+backends and the export is a transpose.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.adapters.backends import (
+    CHECKPOINT_FILE,
+    Backend,
+    StepCallback,
+    StepReport,
+    TrainOutcome,
+    TrainPlan,
+    checkpoint_file,
+    mean_tail,
+)
+from core.adapters.base import base_dir
+from core.adapters.config import TrainConfig
+from core.adapters.lora import LoraWeights
+from core.adapters.tokens import Encoded
+from core.errors import JobCancelled
+from core.models import ModelInfo
+
+_ATTENTION = {"q_proj", "k_proj", "v_proj", "o_proj"}
+
+
+def _batch(batch: list[Encoded]) -> tuple[Any, Any, Any]:
+    """Inputs, next-token targets, and a mask that is 1 on target tokens only."""
+    import mlx.core as mx
+
+    width = max(len(e.input_ids) for e in batch)
+    ids = np.zeros((len(batch), width), dtype=np.int32)
+    mask = np.zeros((len(batch), width - 1), dtype=np.float32)
+    for row, e in enumerate(batch):
+        ids[row, : len(e.input_ids)] = e.input_ids
+        mask[row, max(0, e.n_prompt - 1) : len(e.input_ids) - 1] = 1.0
+    return mx.array(ids[:, :-1]), mx.array(ids[:, 1:]), mx.array(mask)
+
+
+class MlxBackend(Backend):
+    name = "mlx"
+
+    @classmethod
+    def available(cls) -> bool:
+        return importlib.util.find_spec("mlx_lm") is not None
+
+    def __init__(self) -> None:
+        self.model: Any = None
+        self.config = TrainConfig()
+
+    def prepare(self, model: ModelInfo, cache_dir: Path, config: TrainConfig) -> None:
+        import mlx.core as mx
+        from mlx_lm import load
+        from mlx_lm.tuner.utils import linear_to_lora_layers
+
+        self.config = config
+        self.model = load(str(base_dir(model, cache_dir)))[0]
+        self.model.freeze()
+        mx.random.seed(config.seed)
+        keys = [f"{'self_attn' if m in _ATTENTION else 'mlp'}.{m}" for m in config.target_modules]
+        linear_to_lora_layers(
+            self.model,
+            len(self.model.layers),
+            {"rank": config.r, "scale": config.alpha / config.r, "dropout": 0.0, "keys": keys},
+        )
+
+    def _loss(self, model: Any, inputs: Any, targets: Any, mask: Any) -> Any:
+        import mlx.nn as nn
+
+        ce = nn.losses.cross_entropy(model(inputs), targets) * mask
+        return ce.sum() / mask.sum()
+
+    def evaluate(self, examples: list[Encoded]) -> float | None:
+        if not examples:
+            return None
+        total, count = 0.0, 0.0
+        for i in range(0, len(examples), self.config.batch_size):
+            inputs, targets, mask = _batch(examples[i : i + self.config.batch_size])
+            n = float(mask.sum().item())
+            total += float(self._loss(self.model, inputs, targets, mask).item()) * n
+            count += n
+        return total / max(count, 1.0)
+
+    def train(
+        self,
+        plan: TrainPlan,
+        checkpoint_dir: Path,
+        on_step: StepCallback,
+        check_cancelled: Callable[[], None],
+    ) -> TrainOutcome:
+        import mlx.core as mx
+        import mlx.nn as nn
+        import mlx.optimizers as optim
+        from mlx.utils import tree_flatten, tree_unflatten
+
+        optimizer = optim.AdamW(learning_rate=plan.config.lr, weight_decay=0.0)
+        loss_and_grad = nn.value_and_grad(self.model, self._loss)
+        ckpt = checkpoint_dir / CHECKPOINT_FILE
+        meta: dict[str, Any] = {"step": 0, "losses": [], "val_loss_base": None}
+        if ckpt.exists():
+            with np.load(ckpt, allow_pickle=False) as saved:
+                meta = json.loads(str(saved["meta"]))
+                params = [(k[2:], mx.array(saved[k])) for k in saved.files if k.startswith("p:")]
+                state = [(k[2:], mx.array(saved[k])) for k in saved.files if k.startswith("o:")]
+            self.model.update(tree_unflatten(params))
+            optimizer.init(self.model.trainable_parameters())
+            optimizer.state = tree_unflatten(state)
+        else:
+            meta["val_loss_base"] = self.evaluate(plan.val)
+        start = int(meta["step"])
+        losses: list[float] = list(meta["losses"])
+
+        def checkpoint(step: int) -> None:
+            arrays: dict[str, Any] = {
+                f"p:{k}": np.array(v) for k, v in tree_flatten(self.model.trainable_parameters())
+            }
+            arrays.update({f"o:{k}": np.array(v) for k, v in tree_flatten(optimizer.state)})
+            meta.update(step=step, losses=losses)
+            with checkpoint_file(ckpt) as tmp, open(tmp, "wb") as fh:
+                np.savez(fh, meta=np.array(json.dumps(meta)), **arrays)
+
+        self.model.train()
+        t0, seen = time.monotonic(), 0
+        for step in range(start, plan.total_steps):
+            try:
+                check_cancelled()
+            except JobCancelled:
+                checkpoint(step)
+                raise
+            optimizer.learning_rate = mx.array(plan.lr(step, plan.config.lr))
+            inputs, targets, mask = _batch([plan.train[i] for i in plan.schedule[step]])
+            loss, grads = loss_and_grad(self.model, inputs, targets, mask)
+            optimizer.update(self.model, grads)
+            mx.eval(self.model.parameters(), optimizer.state, loss)
+            losses.append(float(loss.item()))
+            seen += len(plan.schedule[step])
+            done = step + 1
+            if done % plan.config.checkpoint_every == 0 and done < plan.total_steps:
+                checkpoint(done)
+            on_step(StepReport(done, plan.total_steps, losses[-1], seen / (time.monotonic() - t0)))
+        self.model.eval()
+        return TrainOutcome(
+            train_loss=mean_tail(losses),
+            val_loss=self.evaluate(plan.val),
+            val_loss_base=meta["val_loss_base"],
+            steps=plan.total_steps,
+            resumed_from=start,
+        )
+
+    def export(self) -> LoraWeights:
+        from mlx.utils import tree_flatten
+
+        flat = dict(tree_flatten(self.model.trainable_parameters()))
+        modules = {}
+        for key, a in flat.items():
+            if key.endswith(".lora_a"):
+                module = key.removesuffix(".lora_a")
+                b = flat[module + ".lora_b"]
+                modules[module] = (
+                    np.array(a, dtype=np.float32).T.copy(),
+                    np.array(b, dtype=np.float32).T.copy(),
+                )
+        return LoraWeights(self.config.r, self.config.alpha, modules)

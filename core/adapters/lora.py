@@ -1,0 +1,140 @@
+"""LoRA weights in one neutral form, and the PEFT folder format.
+
+Every producer of an adapter (the torch backend, the mlx backend, the
+importers) hands over a :class:`LoraWeights`; every writer (PEFT folder, GGUF
+LoRA) takes one.  The convention is PEFT's: for the linear module ``m``,
+``W' = W + (alpha / r) * B @ A`` with ``A`` [r, in] and ``B`` [out, r], which is
+also how llama.cpp scales (it reads the rank from ``lora_b``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import InkwellError
+
+PEFT_CONFIG = "adapter_config.json"
+PEFT_WEIGHTS = "adapter_model.safetensors"
+_PEFT_PREFIX = "base_model.model."
+
+
+@dataclass
+class LoraWeights:
+    """``modules``: Hugging Face module name (``model.layers.0.self_attn.q_proj``) -> (A, B)."""
+
+    r: int
+    alpha: float
+    modules: dict[str, tuple[np.ndarray, np.ndarray]]
+
+    @property
+    def target_modules(self) -> list[str]:
+        return sorted({name.rsplit(".", 1)[-1] for name in self.modules})
+
+    def n_params(self) -> int:
+        return sum(a.size + b.size for a, b in self.modules.values())
+
+    def check(self, where: Path | str) -> None:
+        """One rank for every module, and A/B shapes that fit together."""
+        if not self.modules:
+            raise InkwellError(f"{where}: the adapter holds no LoRA weights")
+        for name, (a, b) in self.modules.items():
+            if a.ndim != 2 or b.ndim != 2 or a.shape[0] != self.r or b.shape[1] != self.r:
+                raise InkwellError(
+                    f"{where}: LoRA weights of {name} have shapes A{tuple(a.shape)} "
+                    f"B{tuple(b.shape)}, expected A[r={self.r}, in] and B[out, r={self.r}] "
+                    "(per-module ranks cannot be represented in llama.cpp's format)"
+                )
+
+
+def write_peft(weights: LoraWeights, folder: Path, base_model: str) -> None:
+    """Write ``adapter_config.json`` + ``adapter_model.safetensors`` (loadable by peft)."""
+    from safetensors.numpy import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {}
+    for name, (a, b) in sorted(weights.modules.items()):
+        tensors[f"{_PEFT_PREFIX}{name}.lora_A.weight"] = np.ascontiguousarray(a, dtype=np.float32)
+        tensors[f"{_PEFT_PREFIX}{name}.lora_B.weight"] = np.ascontiguousarray(b, dtype=np.float32)
+    save_file(tensors, str(folder / PEFT_WEIGHTS))
+    config = {
+        "peft_type": "LORA",
+        "task_type": "CAUSAL_LM",
+        "base_model_name_or_path": base_model,
+        "r": weights.r,
+        "lora_alpha": weights.alpha,
+        "target_modules": weights.target_modules,
+        "lora_dropout": 0.0,
+        "bias": "none",
+        "fan_in_fan_out": False,
+        "use_rslora": False,
+        "use_dora": False,
+        "inference_mode": True,
+    }
+    (folder / PEFT_CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+
+
+def read_peft(folder: Path) -> LoraWeights:
+    """Read a PEFT LoRA folder; refuse what llama.cpp's LoRA format cannot represent."""
+    from safetensors.torch import load_file
+
+    config_file, weights_file = folder / PEFT_CONFIG, folder / PEFT_WEIGHTS
+    if not config_file.is_file() or not weights_file.is_file():
+        raise InkwellError(
+            f"{folder}: not a PEFT adapter folder (needs {PEFT_CONFIG} and {PEFT_WEIGHTS})"
+        )
+    try:
+        config: dict[str, Any] = json.loads(config_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InkwellError(f"{config_file}: not valid JSON ({exc})") from exc
+    if str(config.get("peft_type", "")).upper() != "LORA":
+        raise InkwellError(
+            f"{config_file}: peft_type is {config.get('peft_type')!r}, only LORA is supported"
+        )
+    if config.get("use_dora"):
+        raise InkwellError(
+            f"{config_file}: DoRA adapters cannot be represented in llama.cpp's LoRA format"
+        )
+    if config.get("rank_pattern") or config.get("alpha_pattern"):
+        raise InkwellError(
+            f"{config_file}: per-module rank/alpha patterns cannot be represented in "
+            "llama.cpp's format"
+        )
+    if config.get("modules_to_save"):
+        raise InkwellError(
+            f"{config_file}: fully trained modules ({config['modules_to_save']}) cannot be exported"
+        )
+    r = int(config["r"])
+    alpha = float(config.get("lora_alpha", r))
+    if config.get("use_rslora"):
+        alpha *= math.sqrt(r)  # rsLoRA scales by alpha/sqrt(r); llama.cpp by alpha/r
+    try:
+        tensors = load_file(str(weights_file))
+    except Exception as exc:  # safetensors raises its own error types for damaged files
+        raise InkwellError(f"{weights_file}: damaged safetensors file ({exc})") from exc
+    pairs: dict[str, dict[str, np.ndarray]] = {}
+    for key, tensor in tensors.items():
+        name = key.removeprefix(_PEFT_PREFIX)
+        for part in ("lora_A", "lora_B"):
+            marker = f".{part}."
+            if marker in name:
+                module = name.split(marker)[0]
+                pairs.setdefault(module, {})[part] = tensor.float().numpy()
+                break
+        else:
+            raise InkwellError(
+                f"{weights_file}: tensor {key} is not a LoRA A/B weight and cannot be exported"
+            )
+    modules = {}
+    for module, ab in pairs.items():
+        if set(ab) != {"lora_A", "lora_B"}:
+            raise InkwellError(f"{weights_file}: module {module} lacks its lora_A or lora_B weight")
+        modules[module] = (ab["lora_A"], ab["lora_B"])
+    weights = LoraWeights(r, alpha, modules)
+    weights.check(weights_file)
+    return weights
