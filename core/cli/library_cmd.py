@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Any
 
 from core.cli.context import Context, print_json
@@ -37,6 +38,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     search.add_argument("--retriever", choices=RETRIEVERS, default="bm25")
     search.add_argument("--json", action="store_true")
     search.set_defaults(handler=cmd_search)
+
+    watch = cmds.add_parser("watch", help="index folders, then keep indexing their changes")
+    watch.add_argument("folders", nargs="+", metavar="FOLDER")
+    watch.set_defaults(handler=cmd_watch)
 
     forget = cmds.add_parser("forget", help="remove a file, folder or repository for good")
     forget.add_argument("path", metavar="PATH")
@@ -77,6 +82,25 @@ def cmd_add_git(args: argparse.Namespace, ctx: Context) -> int:
         return _print_report(_run(lib.add_git_job(args.repo, args.author), "commits"), args.json)
     finally:
         lib.close()
+
+
+def cmd_watch(args: argparse.Namespace, ctx: Context) -> int:
+    from core.library.watch import FolderWatcher
+
+    lib = Library(ctx.profile)
+    try:
+        _print_report(_run(lib.add_job(args.folders), "indexing"), False)
+        watcher = FolderWatcher(lib, args.folders,
+                                on_indexed=lambda r: _print_report(r, False)).start()
+        print("watching for changes; press Ctrl-C to stop", file=sys.stderr)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            watcher.stop()
+    finally:
+        lib.close()
+    return 0
 
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:

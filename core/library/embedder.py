@@ -125,10 +125,12 @@ def export_onnx(target: Path) -> Path:
 class Embedder:
     """Texts → L2-normalised 384-d float32 vectors.  Thread-safe; load once per process."""
 
-    def __init__(self, cache_dir: Path, threads: int | None = None) -> None:
+    def __init__(self, cache_dir: Path, threads: int | None = None,
+                 model_path: Path | None = None) -> None:
+        """``model_path``: another ONNX file with the same inputs (the benchmark's int8 copy)."""
         import onnxruntime as ort
 
-        path = onnx_path(cache_dir)
+        path = model_path or onnx_path(cache_dir)
         if not path.is_file():
             export_onnx(path)
         options = ort.SessionOptions()

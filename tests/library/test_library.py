@@ -206,3 +206,30 @@ def test_second_writer_is_refused_with_a_clear_message(tmp_path: Path, library: 
     assert proc.returncode == 2
     assert "another Inkwell process is changing this library" in proc.stderr
     assert library.add_job([tmp_path / "docs"]).execute().indexed == 5  # lock released
+
+
+def test_folder_watcher_indexes_changes(tmp_path: Path, library: Library) -> None:
+    from core.library.watch import FolderWatcher
+
+    folder = tmp_path / "watched"
+    folder.mkdir()
+    reports = []
+    watcher = FolderWatcher(library, [folder], quiet_s=0.3, on_indexed=reports.append).start()
+
+    def wait_for(predicate, what: str) -> None:
+        deadline = time.monotonic() + 30
+        while not predicate():
+            assert time.monotonic() < deadline, f"watcher did not {what}"
+            time.sleep(0.1)
+
+    try:
+        note = folder / "idea.md"
+        note.write_text("# Idea\n\nA bicycle rack shaped like a fish.\n")
+        (folder / "ignored.bin").write_bytes(b"\0\1")
+        wait_for(lambda: library.manifest.origin(str(note)) is not None, "index a new file")
+        assert library.search("fish bicycle rack", k=1)[0].source == str(note)
+        note.unlink()
+        wait_for(lambda: library.manifest.origin(str(note)) is None, "drop a deleted file")
+    finally:
+        watcher.stop()
+    assert [r.indexed for r in reports][:1] == [1] and reports[-1].removed == 1
