@@ -29,7 +29,7 @@ class FolderWatcher:
 
     def __init__(self, library: Library, folders: Iterable[str | os.PathLike[str]],
                  quiet_s: float = 2.0,
-                 on_indexed: Callable[[IndexReport], None] | None = None) -> None:
+                 on_indexed: Callable[[IndexReport], object] | None = None) -> None:
         self.library = library
         self.folders = [absolute(f) for f in folders]
         for folder in self.folders:
@@ -44,7 +44,7 @@ class FolderWatcher:
         self._observer: Any = None
         self._worker: threading.Thread | None = None
 
-    def queue(self, path: str | os.PathLike[str]) -> None:
+    def queue(self, path: str | bytes) -> None:
         """Record a changed path (called from watchdog's thread)."""
         p = Path(os.fsdecode(path))
         if any(part.startswith(".") for part in p.parts) or reader_for(p) is None:
