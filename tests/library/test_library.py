@@ -8,6 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core.errors import InkwellError
@@ -147,20 +148,31 @@ CANARY = "Zebra quartz lanterns hum beneath the cobalt orchard at midnight"
 def test_forget_leaves_no_trace_of_the_canary(tmp_path: Path, library: Library) -> None:
     files = _corpus(tmp_path / "docs")
     secret = tmp_path / "docs" / "secret.md"
-    secret.write_text(f"# Diary\n\n{CANARY}.\n\nMore private thoughts about {CANARY.split()[1]}.")
+    # The canary is in the title too, so it reaches Chroma's metadata, not only the manifest.
+    secret.write_text(f"# {CANARY}\n\n{CANARY}.\n\nMore private thoughts about the orchard.")
     library.add_job([tmp_path / "docs"]).execute()
     for retriever in ("bm25", "dense", "hybrid"):  # builds every derived index
         assert library.search("cobalt orchard lanterns", k=1, retriever=retriever)[0].source \
             == str(secret)
-    needle = CANARY.encode()
+    (chunk_id,) = library.manifest.chunk_ids([str(secret)])
+    stored = library.store._collection.get(ids=[chunk_id], include=["embeddings"])
+    vector = np.asarray(stored["embeddings"][0], dtype=np.float32).tobytes()
+    needles = [CANARY.encode(), CANARY.lower().encode(), vector]
     root = library.dir
-    assert any(needle in p.read_bytes() for p in library_files(root))  # the scan can see it
+
+    def leaks() -> list[tuple[Path, int]]:
+        return [(p, i) for p in library_files(root) for i, n in enumerate(needles)
+                if n in p.read_bytes()]
+
+    # The scan can see the text (manifest, Chroma metadata, BM25 vocabulary aside: stemmed)
+    # and the vector (HNSW segment or Chroma's queue) before the forget.
+    found = {i for _, i in leaks()}
+    assert {0, 2} <= found, leaks()
 
     report = library.forget(secret)
     assert report.paths == [str(secret)] and len(report.doc_ids) == 1 and report.chunks == 1
-    leaks = [p for p in library_files(root) if needle in p.read_bytes()
-             or b"cobalt orchard" in p.read_bytes() or report.doc_ids[0].encode() in p.read_bytes()]
-    assert not leaks, leaks
+    assert not leaks(), leaks()
+    assert not [p for p in library_files(root) if report.doc_ids[0].encode() in p.read_bytes()]
     _consistent(library)
     for retriever in ("bm25", "dense", "hybrid"):
         assert all(h.source != str(secret) for h in library.search("cobalt orchard lanterns", k=5,
