@@ -1,0 +1,63 @@
+"""``inkwell-desktop [--home DIR] [--profile NAME]``: start the window.
+
+The network guard is installed before anything else is imported, as in every
+Inkwell entry point: nothing Qt or the libraries load may reach the network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from core.privacy import install_network_guard
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="inkwell-desktop",
+                                     description="Inkwell's desktop window.")
+    parser.add_argument("--home", help="data directory (default: $INKWELL_HOME or the OS's)")
+    parser.add_argument("--profile", default="default", help="profile (voice) to use")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    install_network_guard()
+    args = parse_args(argv)
+
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QApplication
+
+    from core.errors import InkwellError
+    from core.paths import Home
+    from desktop.session import Session
+    from desktop.theme import apply_theme, load_fonts
+
+    app = QApplication(sys.argv[:1])
+    app.setApplicationName("Inkwell")
+    app.setDesktopFileName("inkwell")
+    try:
+        home = Home.resolve(args.home).ensure()
+        install_network_guard(log_file=home.logs_dir / "network-guard.log")
+        session = Session(home, home.profile(args.profile).ensure())
+    except InkwellError as exc:
+        print(f"inkwell-desktop: error: {exc}", file=sys.stderr)
+        return 2
+    first_run = not home.settings_file.exists()
+    load_fonts()
+    apply_theme(app, session.app_settings().theme)
+    QGuiApplication.styleHints().colorSchemeChanged.connect(
+        lambda _scheme: apply_theme(app, session.app_settings().theme))
+
+    from desktop.window import MainWindow
+
+    window = MainWindow(session)
+    window.show()
+    if first_run:
+        session.app_settings().save(home)  # the welcome is shown once
+        window.welcome()
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

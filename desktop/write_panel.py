@@ -1,0 +1,257 @@
+"""The Write panel: pick a task and a method, write, watch the answer stream, see the sources."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QSplitter,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QWidget,
+)
+
+from core.prompts import WRITING_TASKS, clean_answer
+from core.runtime import GenerationParams
+from core.writer import Method, PreparedWrite, Writer, WriteRequest
+from desktop.session import Session
+from desktop.widgets import button, panel_layout, set_status, status_label
+from desktop.workers import Worker, Workers
+
+TASK_LABELS = {
+    "free": "Free writing",
+    "rewrite": "Rewrite in my voice",
+    "title": "Title for a text",
+    "email_subject": "E-mail subject",
+    "commit_subject": "Commit subject",
+    "headline": "Headline",
+}
+TASK_HINTS = {
+    "free": "What should I write? e.g. “A short note thanking the team for the release”",
+    "rewrite": "Paste a text to rewrite in your own voice",
+    "title": "Paste the text that needs a title",
+    "email_subject": "Paste the e-mail that needs a subject line",
+    "commit_subject": "Paste the diff summary or commit body that needs a subject line",
+    "headline": "Paste the article that needs a headline",
+}
+METHOD_LABELS = {
+    Method.NONE: "None",
+    Method.RAG: "RAG (my library)",
+    Method.PEFT: "My adapter",
+    Method.RAG_PEFT: "RAG + My adapter",
+}
+REGENERATE_TEMPERATURE = 0.8  # a regenerated answer must differ, so it is never greedy
+
+
+def write_work(session: Session, request: WriteRequest, worker: Worker) -> PreparedWrite:
+    """The whole binding to ``core``: the same ``Writer`` calls as ``inkwell write``."""
+    library = session.library() if request.method.retrieves else None
+    writer = Writer(session.home, session.profile, library=library)
+    prepared = writer.prepare(request)
+    worker.publish(prepared)
+    for piece in writer.stream(prepared, worker.cancel_token):
+        worker.write(piece)
+    return prepared
+
+
+class WritePanel(QWidget):
+    def __init__(self, session: Session, workers: Workers, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.workers = workers
+        self._worker: Worker | None = None
+        self._last: WriteRequest | None = None
+        layout = panel_layout(self, "Write", "Your local model writes; nothing leaves this "
+                              "machine. Ctrl+Enter writes, Esc stops.")
+
+        self.task = QComboBox()
+        self.task.setAccessibleName("Task")
+        for task in WRITING_TASKS:
+            self.task.addItem(TASK_LABELS[task], task)
+        self.task.currentIndexChanged.connect(self._task_changed)
+        self.method = QComboBox()
+        self.method.setAccessibleName("Personalization method")
+        self.method.setToolTip("How your own writing is used: retrieved into the prompt (RAG), "
+                               "through your trained adapter, both, or not at all")
+        for method, label in METHOD_LABELS.items():
+            self.method.addItem(label, method.value)
+        self.write_button = button("&Write", "Write (Ctrl+Enter)", role="primary")
+        self.stop_button = button("Stop", "Stop writing (Esc)")
+        self.regen_button = button("Regenerate", "Write another answer to the same input")
+        self.copy_button = button("Copy", "Copy the answer to the clipboard")
+        self.write_button.clicked.connect(self.write)
+        self.stop_button.clicked.connect(self.stop)
+        self.regen_button.clicked.connect(self.regenerate)
+        self.copy_button.clicked.connect(self.copy)
+
+        controls = QHBoxLayout()
+        for label, widget in (("Task", self.task), ("Method", self.method)):
+            caption = QLabel(label)
+            caption.setBuddy(widget)
+            controls.addWidget(caption)
+            controls.addWidget(widget)
+        controls.addStretch(1)
+        for b in (self.write_button, self.stop_button, self.regen_button, self.copy_button):
+            controls.addWidget(b)
+        layout.addLayout(controls)
+
+        self.input = QPlainTextEdit()
+        self.input.setAccessibleName("Input")
+        self.output = QPlainTextEdit()
+        self.output.setReadOnly(True)
+        self.output.setAccessibleName("Answer")
+        self.output.setPlaceholderText("The answer appears here as it is written.")
+        self.sources = QTreeWidget()
+        self.sources.setAccessibleName("Sources used")
+        self.sources.setHeaderLabels(["Source used", "Date", "Path"])
+        self.sources.setRootIsDecorated(False)
+        self.sources.setToolTip("Items of your library put into the prompt; double-click to open")
+        self.sources.itemActivated.connect(self._open_source)
+        self.status = status_label()
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        for part in (self.input, self.output, self.sources):
+            splitter.addWidget(part)
+        splitter.setSizes([150, 220, 110])
+        layout.addWidget(splitter, 1)
+        layout.addWidget(self.status)
+
+        QWidget.setTabOrder(self.task, self.method)
+        QWidget.setTabOrder(self.method, self.input)
+        QWidget.setTabOrder(self.input, self.write_button)
+        QWidget.setTabOrder(self.write_button, self.stop_button)
+        QWidget.setTabOrder(self.stop_button, self.regen_button)
+        QWidget.setTabOrder(self.regen_button, self.copy_button)
+        QWidget.setTabOrder(self.copy_button, self.output)
+        QWidget.setTabOrder(self.output, self.sources)
+        for keys in ("Ctrl+Return", "Ctrl+Enter"):
+            QShortcut(QKeySequence(keys), self, self.write,
+                      context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        QShortcut(QKeySequence("Esc"), self, self.stop,
+                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self._task_changed()
+        self.refresh()
+        self._set_running(False)
+
+    @property
+    def busy(self) -> bool:
+        return self._worker is not None
+
+    def refresh(self) -> None:
+        """Re-read the profile: which methods are possible, and which one is recommended."""
+        settings = self.session.profile_settings()
+        has_adapter = bool(settings.active_adapter)
+        model = self.method.model()
+        for i in range(self.method.count()):
+            method = Method(self.method.itemData(i))
+            item = model.item(i)  # type: ignore[attr-defined]
+            item.setEnabled(has_adapter or not method.adapts)
+            item.setToolTip("" if item.isEnabled() else
+                            "Train an adapter first (Adapter panel), or activate one")
+        current = Method(self.method.currentData())
+        if self._last is None or (current.adapts and not has_adapter):
+            wanted = Method(settings.recommended_method or Method.NONE)
+            if wanted.adapts and not has_adapter:
+                wanted = Method.RAG if wanted.retrieves else Method.NONE
+            self.method.setCurrentIndex(self.method.findData(wanted.value))
+
+    def _task_changed(self) -> None:
+        self.input.setPlaceholderText(TASK_HINTS[self.task.currentData()])
+
+    def _request(self) -> WriteRequest:
+        app = self.session.app_settings()
+        return WriteRequest(
+            text=self.input.toPlainText(),
+            task=self.task.currentData(),
+            method=Method(self.method.currentData()),
+            params=GenerationParams(max_tokens=app.max_tokens, temperature=app.temperature),
+        )
+
+    def write(self) -> None:
+        if self._worker is not None:
+            return
+        request = self._request()
+        if not request.text.strip():
+            self.status.setText("Type or paste something to work on first.")
+            self.input.setFocus()
+            return
+        self._start(request)
+
+    def regenerate(self) -> None:
+        if self._worker is not None or self._last is None:
+            return
+        params = self._last.params
+        temperature = params.temperature or REGENERATE_TEMPERATURE
+        self._start(replace(self._last, params=replace(params, seed=params.seed + 1,
+                                                       temperature=temperature)))
+
+    def _start(self, request: WriteRequest) -> None:
+        self._last = request
+        self.output.clear()
+        self.sources.clear()
+        self._say("Loading the model…")
+        worker = Worker(lambda w: write_work(self.session, request, w))
+        worker.signals.info.connect(self._show_sources)
+        worker.signals.text.connect(self._append)
+        worker.signals.result.connect(self._finished)
+        worker.signals.cancelled.connect(lambda: self._say("Stopped."))
+        worker.signals.failed.connect(lambda message: self._say(message, error=True))
+        worker.signals.finished.connect(lambda: self._set_running(False))
+        self._worker = worker
+        self._set_running(True)
+        self.workers.start(worker)
+
+    def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+
+    def copy(self) -> None:
+        QGuiApplication.clipboard().setText(self.output.toPlainText())
+        self._say("Copied to the clipboard.")
+
+    def _set_running(self, running: bool) -> None:
+        if not running:
+            self._worker = None
+        self.write_button.setEnabled(not running)
+        self.stop_button.setEnabled(running)
+        self.regen_button.setEnabled(not running and self._last is not None)
+        self.copy_button.setEnabled(not running)
+
+    def _show_sources(self, prepared: PreparedWrite) -> None:
+        for s in prepared.sources:
+            item = QTreeWidgetItem([s.title or "(untitled)", s.date or "", s.source])
+            item.setToolTip(2, s.source)
+            self.sources.addTopLevelItem(item)
+        for column in (0, 1):
+            self.sources.resizeColumnToContents(column)
+        used = len(prepared.sources)
+        self._say("Writing…" + (f" with {used} item(s) of your library" if used else ""))
+
+    def _append(self, text: str) -> None:
+        cursor = self.output.textCursor()
+        cursor.movePosition(cursor.MoveOperation.End)
+        cursor.insertText(text)
+        self.output.ensureCursorVisible()
+
+    def _finished(self, prepared: PreparedWrite) -> None:
+        text = clean_answer(prepared.spec, self.output.toPlainText())
+        self.output.setPlainText(text)
+        self._say(f"Done · {len(text.split())} words · {prepared.model.name} · "
+                  f"{METHOD_LABELS[prepared.request.method]}")
+
+    def _say(self, message: str, error: bool = False) -> None:
+        set_status(self.status, message, error)
+
+    def _open_source(self, item: QTreeWidgetItem) -> None:
+        path = Path(item.text(2).split("#", 1)[0])
+        if path.is_file():
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+        else:
+            self._say(f"{item.text(2)} is not a file on this disk (a commit or an imported item).")

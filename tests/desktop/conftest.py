@@ -1,0 +1,80 @@
+"""Fixtures for the desktop tests: a real window over a real data dir and the small model.
+
+The window runs offscreen (``QT_QPA_PLATFORM=offscreen``, set by the root
+conftest) with the shipped font and the light theme, so screenshots are the same
+on every machine.  SmolLM2 (135M) is the writing model: the fastest bundled one.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from core.models import SMOLLM2
+from core.settings import AppSettings
+from desktop.session import Session
+
+NOTES = {
+    "harbour.md": "# Harbour walk\n\nThe harbour at dawn smells of diesel and rope. "
+                  "I walk the breakwater every Sunday and count the gulls.\n",
+    "garden.txt": "Garden log\n\nThe tomatoes split after the storm. Next year I will "
+                  "water them less and mulch the beds earlier.\n",
+    "release.md": "# Release notes 2.1\n\nWe fixed the exporter crash and made the "
+                  "harbour map load twice as fast.\n",
+}
+
+
+@pytest.fixture(scope="session")
+def fonts(qapp) -> None:
+    from desktop.theme import apply_theme, load_fonts
+
+    load_fonts()
+    apply_theme(qapp, "light")
+
+
+@pytest.fixture
+def session(home, profile, registry, smollm2) -> Iterator[Session]:
+    # The registry caches each model file's hash per data dir; reuse the session's
+    # cache so every test does not hash the bundled models again.
+    shutil.copy(registry.home.models_dir / "registry.json", home.models_dir / "registry.json")
+    AppSettings(model=SMOLLM2, max_tokens=16).save(home)
+    s = Session(home, profile)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def window(qtbot, fonts, session):
+    from desktop.window import MainWindow
+
+    w = MainWindow(session)
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.shutdown()
+
+
+@pytest.fixture
+def notes(tmp_path: Path) -> Path:
+    """A small folder of the user's writing, plus one file the library cannot read."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for name, text in NOTES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    return folder
+
+
+@pytest.fixture
+def wait_idle(qtbot) -> Callable[..., None]:
+    """Wait until a panel's job has finished and the panel has shown its outcome."""
+
+    def wait(panel, timeout_s: float = 180) -> None:
+        qtbot.waitUntil(lambda: not panel.busy, timeout=int(timeout_s * 1000))
+
+    return wait

@@ -1,0 +1,61 @@
+"""Write panel: the answer streams in batches and the sources used are listed."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from core.writer import Method
+
+
+def test_write_streams_text_and_shows_sources(window, notes, qtbot, wait_idle):
+    library = window.show_panel("Library")
+    library.add_paths([str(notes)])
+    wait_idle(library)
+
+    panel = window.show_panel("Write")
+    panel.method.setCurrentIndex(panel.method.findData(Method.RAG.value))
+    panel.input.setPlainText("A Sunday walk along the harbour breakwater")
+    batches: list[str] = []
+    panel.input.setFocus()
+    qtbot.keyClick(panel.input, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert panel.busy, "Ctrl+Enter starts writing"
+    panel._worker.signals.text.connect(batches.append)
+    assert panel.stop_button.isEnabled() and not panel.write_button.isEnabled()
+    wait_idle(panel)
+
+    assert batches, "text arrives while the model writes"
+    assert panel.output.toPlainText().strip()
+    assert panel.status.text().startswith("Done"), panel.status.text()
+    rows = [panel.sources.topLevelItem(i) for i in range(panel.sources.topLevelItemCount())]
+    titles = [row.text(0) for row in rows]
+    paths = [row.text(2) for row in rows]
+    assert "Harbour walk" in titles
+    assert all(p.startswith(str(notes)) for p in paths)
+    assert panel.regen_button.isEnabled()
+
+
+def test_escape_stops_writing(window, qtbot, wait_idle, session):
+    settings = session.app_settings()
+    settings.max_tokens = 400
+    settings.save(session.home)
+    panel = window.show_panel("Write")
+    panel.input.setPlainText("A long story about a lighthouse keeper")
+    panel.write()
+    qtbot.waitUntil(lambda: bool(panel.output.toPlainText()), timeout=120_000)
+    qtbot.keyClick(panel.output, Qt.Key.Key_Escape)
+    wait_idle(panel, timeout_s=30)
+    assert panel.status.text() == "Stopped."
+
+
+def test_adapter_methods_need_an_adapter(window):
+    panel = window.show_panel("Write")
+    model = panel.method.model()
+    enabled = {panel.method.itemData(i): model.item(i).isEnabled() for i in range(model.rowCount())}
+    assert enabled == {"none": True, "rag": True, "peft": False, "rag+peft": False}
+
+
+def test_empty_input_is_not_sent(window):
+    panel = window.show_panel("Write")
+    panel.write()
+    assert not panel.busy
+    assert "first" in panel.status.text()
