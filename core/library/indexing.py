@@ -205,15 +205,21 @@ def make_entry(library: Library, item: Item, chunk: ChunkFn) -> Entry | None:
         return Entry(item.key, item.kind, item.grp, "removed", remove=True)
     row = library.manifest.origin(item.key)
     if item.docs is not None:
-        digest = content_hash(*(f"{d.doc_id}\0{d.content_hash}" for d in item.docs))
+        docs = list({d.doc_id: d for d in item.docs}.values())  # an id once per origin
+        digest = content_hash(*(f"{d.doc_id}\0{d.content_hash}" for d in docs))
         if row is not None and row.status == "indexed" and row.content_hash == digest:
             return None
-        docs = list(item.docs)
-        return Entry(item.key, item.kind, item.grp, "indexed", content_hash=digest, docs=docs,
-                     chunks=chunk(item.key, docs))
-    entry = _file_entry(item, row)
+        entry: Entry | None = Entry(item.key, item.kind, item.grp, "indexed",
+                                    content_hash=digest, docs=docs)
+    else:
+        entry = _file_entry(item, row)
     if entry is not None and entry.status == "indexed" and not entry.touch:
-        entry.chunks = chunk(item.key, entry.docs)
+        try:
+            entry.chunks = chunk(item.key, entry.docs)
+        except Exception as exc:  # one bad document must never abort the run
+            return Entry(item.key, item.kind, item.grp, "error",
+                         f"cannot be chunked ({type(exc).__name__}: {exc})"[:300],
+                         entry.signature)
     return entry
 
 
@@ -232,7 +238,7 @@ def _file_entry(item: Item, row: OriginRow | None) -> Entry | None:
         return Entry(item.key, "file", None, "removed", remove=True)  # vanished mid-scan
     except SkipFile as exc:
         return Entry(item.key, "file", None, "skipped", str(exc), signature)
-    except Exception as exc:
+    except Exception as exc:  # one bad file must never abort the run
         return Entry(item.key, "file", None, "error", f"{type(exc).__name__}: {exc}"[:300],
                      signature)
     digest = hashlib.sha256(data).hexdigest()

@@ -214,7 +214,7 @@ def read_pdf(path: Path, data: bytes) -> list[Document]:
         if reader.is_encrypted:
             try:
                 opened = bool(reader.decrypt(""))
-            except Exception:
+            except Exception:  # unsupported encryption algorithms raise anything
                 opened = False
             if not opened:
                 raise SkipFile("encrypted PDF (needs a password)")
@@ -257,7 +257,7 @@ def read_docx(path: Path, data: bytes) -> list[Document]:
 
     try:
         document = docx.Document(io.BytesIO(data))
-    except Exception as exc:
+    except Exception as exc:  # python-docx raises KeyError, lxml errors, ...
         raise SkipFile(f"not a valid .docx ({type(exc).__name__}: {exc})"[:300]) from None
     paragraphs = [p.text.strip() for p in document.paragraphs if p.text.strip()]
     for table in document.tables:
@@ -334,7 +334,7 @@ def read_eml(path: Path, data: bytes) -> list[Document]:
     try:
         msg = email.message_from_bytes(data, policy=email.policy.default)
         doc = _message_document(msg, str(path))
-    except Exception as exc:
+    except Exception as exc:  # the email package raises many kinds on bad input
         raise SkipFile(f"malformed e-mail ({type(exc).__name__}: {exc})"[:300]) from None
     if doc is None:
         raise SkipFile("e-mail has neither subject nor body")
@@ -352,7 +352,7 @@ def read_mbox(path: Path, data: bytes) -> list[Document]:
             try:
                 msg = email.message_from_bytes(box.get_bytes(key), policy=email.policy.default)
                 doc = _message_document(msg, f"{path}#{key}")
-            except Exception:
+            except Exception:  # skip one broken message, keep the rest
                 continue
             if doc is not None:
                 docs.append(doc)

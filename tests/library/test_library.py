@@ -98,6 +98,8 @@ def test_index_documents_is_incremental_by_id_and_hash(sample_data: Path,
     first = library.index_documents(docs)
     assert first.indexed == len(docs) and first.errors == 0
     assert library.index_documents(docs).unchanged == len(docs)
+    # The same item twice (profiles overlap) is one document, not a crash or a duplicate.
+    assert library.index_documents(docs + docs[:2]).unchanged == len(docs)
     edited = [docs[0].__class__(**{**docs[0].__dict__, "text": docs[0].text + " extra words",
                                    "content_hash": "changed"}), *docs[1:]]
     assert library.index_documents(edited).indexed == 1

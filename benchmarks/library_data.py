@@ -1,0 +1,72 @@
+"""Real paragraphs for the library benchmarks, from the shared LaMP-format data.
+
+``/work/shared/data`` (see its README) holds real writing by real authors:
+commit-message bodies (``commit_subject``) and design-proposal abstracts
+(``proposal_title``).  Every profile item's text is split into paragraphs;
+paragraphs of fewer than 8 words are dropped; the sample is seeded, so every
+benchmark run embeds the same texts.  Queries are the items' own titles
+(commit subjects, proposal titles): short, real, and about their paragraph.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DATA = Path("/work/shared/data")
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    item_id: str
+    title: str
+    date: str
+    text: str
+
+
+def load_paragraphs(data: Path) -> list[Paragraph]:
+    """Every usable paragraph of every distinct profile item, in a stable order."""
+    out: list[Paragraph] = []
+    for task, field in (("proposal_title", "abstract"), ("commit_subject", "text")):
+        path = data / task / "questions.json"
+        if not path.is_file():
+            raise SystemExit(f"{path}: not found; pass --data with the folder holding "
+                             "proposal_title/ and commit_subject/")
+        seen: set[str] = set()
+        for question in json.loads(path.read_text(encoding="utf-8")):
+            for item in question["profile"]:
+                if item["id"] in seen:
+                    continue
+                seen.add(item["id"])
+                for para in re.split(r"\n\s*\n", str(item[field])):
+                    para = " ".join(para.split())
+                    if len(para.split()) >= 8:
+                        out.append(Paragraph(str(item["id"]), str(item["title"]),
+                                             str(item.get("date", "")), para))
+    return out
+
+
+def sample(paragraphs: list[Paragraph], n: int, seed: int = 0) -> list[Paragraph]:
+    if n > len(paragraphs):
+        raise SystemExit(f"only {len(paragraphs)} paragraphs in the data, asked for {n}")
+    return random.Random(seed).sample(paragraphs, n)
+
+
+def synthetic_variants(paragraphs: list[Paragraph], n: int, seed: int = 0) -> list[str]:
+    """``n`` texts: the real paragraphs, then splices of two real ones (first half of one,
+    second half of another) when more texts are needed than the data holds."""
+    rng = random.Random(seed)
+    texts = [p.text for p in paragraphs][:n]
+    while len(texts) < n:
+        a, b = rng.choice(paragraphs).text.split(), rng.choice(paragraphs).text.split()
+        texts.append(" ".join(a[: len(a) // 2] + b[len(b) // 2:]))
+    return texts
+
+
+def write_result(path: Path, result: dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {path}")
