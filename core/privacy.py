@@ -38,6 +38,10 @@ OFFLINE_ENV = {
     "DO_NOT_TRACK": "1",
     "ANONYMIZED_TELEMETRY": "False",  # Chroma's settings read this variable
     "TOKENIZERS_PARALLELISM": "false",
+    # Not privacy, but the same place: no download progress bars or hub warnings on the
+    # user's terminal (nothing is downloaded; the bars only report local loading).
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
 }
 
 _LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback", ""}

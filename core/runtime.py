@@ -49,10 +49,19 @@ class ActiveAdapter:
 
 
 def default_threads() -> int:
-    return max(
-        1,
-        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1),
-    )
+    """Threads for llama.cpp: one core fewer than the machine has (``$INKWELL_THREADS`` overrides).
+
+    llama.cpp's worker threads spin-wait for each other; when another busy
+    process (indexing, adapter training, the GUI) takes a core from them, every
+    token waits on a descheduled thread.  Measured on 2 cores under load:
+    SmolLM2 generated 32 tokens in 10.4 s with 2 threads and 0.9 s with 1.
+    Leaving a core free keeps writing responsive while Inkwell's own jobs run.
+    """
+    env = os.environ.get("INKWELL_THREADS")
+    if env and env.isdigit() and int(env) > 0:
+        return int(env)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) - 1)
 
 
 class ModelRuntime:
