@@ -147,9 +147,10 @@ def spec_for(task: str) -> PromptSpec:
 
 @dataclass(frozen=True)
 class BuiltPrompt:
-    text: str  # the user turn (chat models) or the whole completion prompt (base models)
+    """The prompt text (the user turn of a chat model, or the whole completion prompt)."""
+
+    text: str
     examples: tuple[Example, ...]  # the examples that fitted, in prompt order
-    completion_suffix: str  # text that opens the answer in completion style
 
 
 TokenCounter = Callable[[str], int]
@@ -167,33 +168,44 @@ def build_prompt(
     count_tokens: TokenCounter,
     budget_tokens: int,
     fmt: str = "fewshot",
+    chat: bool = False,
     example_chars: int = 600,
 ) -> BuiltPrompt:
     """Build the prompt; drop or shorten examples until it fits ``budget_tokens``.
 
-    The user's input is never shortened: if it alone does not fit, that is an
-    error the user must see (their text is longer than the model's context).
+    ``chat``: the text becomes the user turn of an instruction model, so it
+    ends by asking for the answer; otherwise it ends by opening the answer
+    (``Title:``) for a base model to complete.  The user's input is never
+    shortened: if it alone does not fit, that is an error the user must see.
     """
     if fmt not in FORMATS:
         raise InkwellError(f"unknown prompt format {fmt!r}; known: {', '.join(FORMATS)}")
     content = user_content(spec, raw_input)
-    query_only = _render(spec, raw_input, content, [], fmt)
-    if count_tokens(query_only.text + query_only.completion_suffix) > budget_tokens:
+    closing = _closing(spec, chat)
+    query_only = BuiltPrompt(_render(spec, raw_input, content, [], fmt) + closing, ())
+    if count_tokens(query_only.text) > budget_tokens:
         raise InkwellError(
             f"the input is too long for the model's context ({budget_tokens} tokens available): "
             "shorten it or choose a model with a longer context"
         )
     kept = [_shorten(e, example_chars) for e in examples]
     while kept:
-        built = _render(spec, raw_input, content, kept, fmt)
-        if count_tokens(built.text + built.completion_suffix) <= budget_tokens:
-            return built
+        text = _render(spec, raw_input, content, kept, fmt) + closing
+        if count_tokens(text) <= budget_tokens:
+            return BuiltPrompt(text, tuple(kept))
         longest = max(range(len(kept)), key=lambda i: len(kept[i].input))
         if len(kept[longest].input) > 200:
             kept[longest] = _shorten(kept[longest], len(kept[longest].input) // 2)
         else:
             kept.pop()  # the lowest-ranked example goes first
     return query_only
+
+
+def _closing(spec: PromptSpec, chat: bool) -> str:
+    if spec.uses_pairs:
+        label = spec.output_label
+        return f"\n\nReply with the {label.lower()} only." if chat else f"\n{label}:"
+    return "" if chat else f"\n\n{spec.answer_label or 'Answer'}:\n"
 
 
 def _shorten(example: Example, max_chars: int) -> Example:
@@ -209,45 +221,38 @@ def _oneline(text: str) -> str:
 
 def _render(
     spec: PromptSpec, raw_input: str, content: str, examples: Sequence[Example], fmt: str
-) -> BuiltPrompt:
+) -> str:
     if not spec.uses_pairs:
         return _render_passages(spec, content, examples)
-    open_answer = f"\n{spec.output_label}:"
     if fmt == "lamp" and examples:
         shown = ", and ".join(
             f'"{_oneline(e.output)}" is the {spec.lamp_noun} for "{_oneline(e.input)}"'
             for e in examples
         )
-        return BuiltPrompt(
-            f"{shown}. Following the given patterns {raw_input}", tuple(examples), open_answer
-        )
+        return f"{shown}. Following the given patterns {raw_input}"
     if fmt == "style" and examples:
         listed = "\n".join(f"- {_oneline(e.output)}" for e in examples)
-        text = (
+        return (
             f"Examples of the author's earlier {spec.output_label.lower()}s:\n{listed}\n\n"
             f"{spec.instruction} Match the author's style.\n\n"
             f"{spec.input_label}: {content}"
         )
-        return BuiltPrompt(text, tuple(examples), open_answer)
     blocks = [
         f"{spec.input_label}: {_oneline(e.input)}\n{spec.output_label}: {_oneline(e.output)}"
         for e in examples
     ]
     lead = spec.instruction + (" Follow the author's style in the examples." if examples else "")
-    text = "\n\n".join([lead, *blocks, f"{spec.input_label}: {content}"])
-    return BuiltPrompt(text, tuple(examples), open_answer)
+    return "\n\n".join([lead, *blocks, f"{spec.input_label}: {content}"])
 
 
-def _render_passages(spec: PromptSpec, content: str, examples: Sequence[Example]) -> BuiltPrompt:
-    open_answer = f"\n\n{spec.answer_label or 'Answer'}:\n"
+def _render_passages(spec: PromptSpec, content: str, examples: Sequence[Example]) -> str:
     if not examples:
-        return BuiltPrompt(f"{spec.instruction}\n\n{spec.input_label}: {content}", (), open_answer)
+        return f"{spec.instruction}\n\n{spec.input_label}: {content}"
     shown = "\n\n".join(f"[{i}] {e.input.strip()}" for i, e in enumerate(examples, 1))
-    text = (
+    return (
         f"Passages the author wrote:\n\n{shown}\n\n{spec.instruction} "
         f"Match the voice of the passages.\n\n{spec.input_label}: {content}"
     )
-    return BuiltPrompt(text, tuple(examples), open_answer)
 
 
 def clean_answer(spec: PromptSpec, text: str) -> str:

@@ -12,11 +12,12 @@ gets.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from core.documents import Document
 from core.errors import InkwellError
 from core.jobs import CancelToken
 from core.models import ModelInfo, ModelRegistry
@@ -26,6 +27,7 @@ from core.runtime import ActiveAdapter, GenerationParams, ModelRuntime, get_runt
 from core.settings import AppSettings, ProfileSettings
 
 if TYPE_CHECKING:
+    from core.adapters.data import Example as TrainExample
     from core.library import Hit, Library
 
 
@@ -104,21 +106,23 @@ class Writer:
         return [self._example(spec, h) for h in hits]
 
     def _example(self, spec: PromptSpec, hit: Hit) -> Example:
-        """A hit as a prompt example: a LaMP item's own fields, or a document's body and title."""
+        """A hit as a prompt example: the whole item for pair tasks, else the matched passage."""
         doc = self.library.get_document(hit.doc_id) if spec.uses_pairs else None
-        if doc is not None and doc.kind == "lamp" and spec.lamp_task is not None:
-            task = spec.lamp_task
+        if doc is not None:
+            return self._document_example(spec, doc)
+        return Example(hit.text, hit.title, hit.doc_id, hit.source, hit.title, hit.date)
+
+    @staticmethod
+    def _document_example(spec: PromptSpec, doc: Document) -> Example:
+        """A LaMP item by its task's own fields; any other document as body -> title."""
+        task = spec.lamp_task
+        if doc.kind == "lamp" and task is not None:
             inp = doc.fields.get(task.input_field, doc.text)
-            out = (
-                doc.fields.get(task.output_field, doc.title)
-                if task.output_field != task.input_field
-                else ""
-            )
-        elif doc is not None:
-            inp, out = doc.text, doc.title
+            same = task.output_field == task.input_field
+            out = "" if same else doc.fields.get(task.output_field, doc.title)
         else:
-            inp, out = hit.text, hit.title
-        return Example(inp, out, hit.doc_id, hit.source, hit.title, hit.date)
+            inp, out = doc.text, doc.title
+        return Example(inp, out, doc.doc_id, doc.source, doc.title, doc.date)
 
     def prepare(self, request: WriteRequest) -> PreparedWrite:
         spec = spec_for(request.task)
@@ -135,8 +139,15 @@ class Writer:
             if spec.uses_pairs:
                 examples = [e for e in examples if e.output.strip()]
         budget = self.runtime.context_length - request.params.max_tokens - 16
+        chat = self.runtime.has_chat_template
         built = build_prompt(
-            spec, request.text, examples, self._count_for_template, budget, request.prompt_format
+            spec,
+            request.text,
+            examples,
+            self._count_for_template,
+            budget,
+            request.prompt_format,
+            chat=chat,
         )
         prompt, stops = self._finish(spec, built)
         params = replace(
@@ -151,11 +162,14 @@ class Writer:
         return self.runtime.count_tokens(rendered)
 
     def _finish(self, spec: PromptSpec, built: BuiltPrompt) -> tuple[str, tuple[str, ...]]:
-        """Render for the model: chat template for instruction models, open answer for base ones."""
-        line_stops = ("\n",) if spec.single_line else ()
+        """Render for the model: its chat template, or the completion prompt as built.
+
+        A base model's one-line answer ends at the line break; a draft ends at a
+        run of blank lines (where a base model starts a new document).
+        """
         if self.runtime.has_chat_template:
             return self.runtime.render(built.text)
-        return built.text + built.completion_suffix, (*line_stops, "\n\n\n")
+        return built.text, ("\n",) if spec.single_line else ("\n\n\n",)
 
     def _active_adapter(self) -> ActiveAdapter:
         adapter_id = self._settings.active_adapter
@@ -165,6 +179,37 @@ class Writer:
                 "or choose the 'rag' or 'none' method"
             )
         return resolve_adapter(self.profile, adapter_id, self.model)
+
+    def training_examples(self, task: str, documents: Sequence[Document]) -> list[TrainExample]:
+        """Training pairs whose prompts are exactly this writer's ``none`` prompts for ``task``.
+
+        An adapter learns the mapping it will be asked for: the same instruction,
+        labels and chat template as at inference, with the document's body as the
+        input and its natural target (title, subject) as the answer.
+        """
+        from core.adapters.data import Example as TrainExample
+
+        spec = spec_for(task)
+        marker = "\x00INPUT\x00"
+        raw = (spec.lamp_task.input_prefix + marker) if spec.lamp_task else marker
+        prepared = self.prepare(WriteRequest(raw, task, Method.NONE))
+        prefix, suffix = prepared.prompt.split(marker)
+        out = []
+        for doc in documents:
+            ex = self._document_example(spec, doc)
+            if ex.input.strip() and ex.output.strip():
+                out.append(
+                    TrainExample(
+                        prefix,
+                        ex.input.strip(),
+                        ex.output.strip(),
+                        doc.doc_id,
+                        doc.date,
+                        doc.content_hash,
+                        suffix,
+                    )
+                )
+        return out
 
     def stream(self, prepared: PreparedWrite, cancel: CancelToken | None = None) -> Iterator[str]:
         yield from self.runtime.stream(prepared.prompt, prepared.params, prepared.adapter, cancel)
