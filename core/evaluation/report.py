@@ -1,0 +1,197 @@
+"""Turning per-user results into the paper's table, correlations, a plot and predictions."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from core.evaluation.runner import FLOORS, UserResult
+from core.fsutil import atomic_path, atomic_write_json, atomic_write_text
+from core.lamp import task_by_name
+from core.metrics import primary_metric, score
+
+
+def _ranks(values: Sequence[float]) -> list[float]:
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for t in range(i, j + 1):
+            ranks[order[t]] = (i + j) / 2 + 1  # average rank for ties
+        i = j + 1
+    return ranks
+
+
+def spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:
+    """Spearman's rank correlation; None when undefined (fewer than 3 points or no spread)."""
+    if len(xs) < 3:
+        return None
+    rx, ry = _ranks(xs), _ranks(ys)
+    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
+    vx = math.sqrt(sum((a - mx) ** 2 for a in rx))
+    vy = math.sqrt(sum((b - my) ** 2 for b in ry))
+    return None if vx == 0 or vy == 0 else cov / (vx * vy)
+
+
+def summarize(results: Sequence[UserResult], methods: Sequence[str]) -> dict[str, Any]:
+    """Scores per method and floor, relative gains over ``none``, per-user rows, correlations."""
+    if not results:
+        return {"methods": {}, "users": [], "queries": 0}
+    task = task_by_name(results[0].task) if results[0].task in _lamp_names() else None
+    systems = [*methods, *FLOORS]
+    golds = [q["gold"] for r in results for q in r.queries]
+    table: dict[str, dict[str, float]] = {}
+    for system in systems:
+        preds = [q["predictions"].get(system, "") for r in results for q in r.queries]
+        table[system] = _score(task, preds, golds)
+    metric, higher = primary_metric(task) if task else ("rouge-L", True)
+    base = table.get("none", {}).get(metric)
+    gains = {
+        s: (None if not base else 100.0 * (table[s][metric] - base) / base * (1 if higher else -1))
+        for s in systems
+    }
+    users = []
+    for r in results:
+        row: dict[str, Any] = {
+            "user": r.user_id,
+            "profile_size": r.profile_size,
+            "queries": len(r.queries),
+        }
+        ugolds = [q["gold"] for q in r.queries]
+        for system in systems:
+            row[system] = _score(
+                task, [q["predictions"].get(system, "") for q in r.queries], ugolds
+            )[metric]
+        users.append(row)
+    correlations = {}
+    if "none" in methods:
+        sizes = [float(u["profile_size"]) for u in users]
+        for m in methods:
+            if m != "none":
+                rho = spearman(sizes, [u[m] - u["none"] for u in users])
+                correlations[f"profile_size~gain({m})"] = rho
+    return {
+        "metric": metric,
+        "systems": table,
+        "relative_gain_percent": gains,
+        "users": users,
+        "spearman": correlations,
+        "queries": len(golds),
+    }
+
+
+def _lamp_names() -> set[str]:
+    from core.lamp import TASKS
+
+    return set(TASKS)
+
+
+def _score(task: Any, preds: list[str], golds: list[str]) -> dict[str, float]:
+    from core.lamp import TASKS
+
+    return score(task or TASKS["LaMP-5"], preds, golds)  # free tasks: ROUGE, like LaMP-5
+
+
+def markdown(summary: dict[str, Any], header: dict[str, Any]) -> str:
+    metric = summary["metric"]
+    lines = [
+        f"# Evaluation: {header['task']} with {header['model']}",
+        "",
+        f"- Command: `{header['command']}`",
+        f"- Sample: {header['sample']}",
+        f"- Retriever {header['config']['retriever']}, k={header['config']['k']}, "
+        f"prompt format {header['config']['prompt_format']}",
+        f"- Wall time: {header['wall_seconds']:.0f} s on {header['machine']}",
+        "",
+        "| system | "
+        + " | ".join(next(iter(summary["systems"].values())).keys())
+        + f" | relative gain in {metric} over none |",
+        "|---|" + "---|" * (len(next(iter(summary["systems"].values()))) + 1),
+    ]
+    for system, scores in summary["systems"].items():
+        gain = summary["relative_gain_percent"].get(system)
+        gain_s = "—" if gain is None else f"{gain:+.2f} %"
+        lines.append(
+            f"| {system} | " + " | ".join(f"{v:.4f}" for v in scores.values()) + f" | {gain_s} |"
+        )
+    lines += ["", "Spearman correlation of profile size with each method's per-user gain:", ""]
+    for name, rho in summary["spearman"].items():
+        lines.append(f"- {name}: {'undefined' if rho is None else f'{rho:+.3f}'}")
+    lines += [
+        "",
+        f"Per user ({metric}):",
+        "",
+        "| user | profile size | queries | " + " | ".join(k for k in summary["systems"]) + " |",
+        "|---|---|---|" + "---|" * len(summary["systems"]),
+    ]
+    for u in summary["users"]:
+        lines.append(
+            f"| {u['user']} | {u['profile_size']} | {u['queries']} | "
+            + " | ".join(f"{u[k]:.3f}" for k in summary["systems"])
+            + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(
+    out_dir: Path,
+    summary: dict[str, Any],
+    header: dict[str, Any],
+    results: Sequence[UserResult],
+    lamp_task_name: str,
+    methods: Sequence[str],
+) -> dict[str, Path]:
+    """results.json, results.md, predictions in LaMP's format per method, gain-vs-size plot."""
+    paths = {
+        "json": out_dir / "results.json",
+        "markdown": out_dir / "results.md",
+        "plot": out_dir / "gain_vs_profile_size.png",
+    }
+    atomic_write_json(paths["json"], {**header, **summary})
+    atomic_write_text(paths["markdown"], markdown(summary, header))
+    for m in methods:
+        path = out_dir / f"predictions_{m.replace('+', '_')}.json"
+        atomic_write_json(
+            path,
+            {
+                "task": lamp_task_name,
+                "golds": [
+                    {"id": q["id"], "output": q["predictions"].get(m, "")}
+                    for r in results
+                    for q in r.queries
+                ],
+            },
+        )
+        paths[f"predictions:{m}"] = path
+    _plot(paths["plot"], summary, methods)
+    return paths
+
+
+def _plot(path: Path, summary: dict[str, Any], methods: Sequence[str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    users = summary["users"]
+    for m, marker in zip([m for m in methods if m != "none"], "os^", strict=False):
+        xs = [u["profile_size"] for u in users]
+        ys = [u[m] - u["none"] for u in users]
+        ax.scatter(xs, ys, label=m, marker=marker, alpha=0.75)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xscale("symlog")
+    ax.set_xlabel("profile size (items)")
+    ax.set_ylabel(f"per-user gain in {summary['metric']} over none")
+    ax.legend()
+    ax.set_title("Personalization gain vs. amount of user data")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

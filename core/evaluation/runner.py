@@ -1,0 +1,210 @@
+"""Runs the four methods (and two non-LLM floors) for each user case, resumably.
+
+Cheap by design, because per-user training dominates the cost on a laptop:
+the model is loaded once and adapters are hot-swapped; each user's adapter is
+cached under the run folder by a hash of the model, the training settings and
+the training items, so re-runs and resumed runs reuse it; each finished user's
+predictions are written atomically, so an interrupted run resumes at the first
+unfinished user without recomputing the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.evaluation.cases import Query, UserCase
+from core.fsutil import atomic_write_json, ensure_private_dir, read_json
+from core.jobs import Job
+from core.models import ModelInfo
+from core.paths import Home
+from core.prompts import spec_for, user_content
+from core.runtime import ActiveAdapter, GenerationParams, get_runtime
+from core.writer import METHODS, Method, Writer, WriteRequest
+
+FLOORS = ("first-12-words", "nearest-title")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    methods: tuple[str, ...] = METHODS
+    retriever: str = "bm25"
+    k: int = 3
+    prompt_format: str = "fewshot"
+    max_tokens: int = 32
+    seed: int = 0
+    train_steps: int | None = None  # None: epochs scaled to the profile size
+    train_epochs: float | None = None
+
+    def fingerprint(self, model: ModelInfo) -> str:
+        """What a cached user result depends on (a change re-runs the users)."""
+        data = {**asdict(self), "model": model.sha256}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class UserResult:
+    user_id: str
+    task: str
+    profile_size: int
+    fingerprint: str
+    queries: list[dict[str, Any]] = field(default_factory=list)  # id, gold, predictions{method}
+    adapter: dict[str, Any] | None = None
+    seconds: float = 0.0
+
+
+def first_words_floor(content: str, n: int = 12) -> str:
+    first_line = next((line for line in content.splitlines() if line.strip()), "")
+    return " ".join(first_line.split()[:n])
+
+
+class EvalJob(Job[list[UserResult]]):
+    """Evaluates every case; a user's result file is its checkpoint."""
+
+    title = "evaluation"
+
+    def __init__(
+        self,
+        cases: Sequence[UserCase],
+        model: ModelInfo,
+        config: EvalConfig,
+        out_dir: Path,
+    ) -> None:
+        super().__init__()
+        self.cases = list(cases)
+        self.model = model
+        self.config = config
+        self.out_dir = out_dir
+        self.fingerprint = config.fingerprint(model)
+
+    def _result_file(self, user_id: str) -> Path:
+        safe = hashlib.sha256(user_id.encode()).hexdigest()[:16]
+        return self.out_dir / "users" / f"{safe}.json"
+
+    def cached(self, case: UserCase) -> UserResult | None:
+        data = read_json(self._result_file(case.user_id))
+        if not data or data.get("fingerprint") != self.fingerprint:
+            return None
+        return UserResult(**data)
+
+    def run(self) -> list[UserResult]:
+        ensure_private_dir(self.out_dir / "users")
+        results = []
+        total = len(self.cases)
+        for i, case in enumerate(self.cases):
+            self.check_cancelled()
+            result = self.cached(case)
+            if result is None:
+                self.report(i, total, f"user {case.user_id}: starting")
+                result = self._evaluate(case)
+                atomic_write_json(self._result_file(case.user_id), asdict(result))
+            results.append(result)
+            self.report(i + 1, total, f"user {case.user_id} done")
+        return results
+
+    # -- one user -------------------------------------------------------------------------------
+
+    def _evaluate(self, case: UserCase) -> UserResult:
+        started = time.monotonic()
+        methods = [Method(m) for m in self.config.methods]
+        adapter = self._adapter(case) if any(m.adapts for m in methods) else None
+        result = UserResult(case.user_id, case.task, case.profile_size, self.fingerprint)
+        if adapter is not None:
+            result.adapter = adapter[1]
+        work = self.out_dir / "work" / hashlib.sha256(case.user_id.encode()).hexdigest()[:16]
+        try:
+            for qi, query in enumerate(case.queries):
+                self.check_cancelled()
+                result.queries.append(self._run_query(case, query, qi, work, adapter))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)  # throw-away libraries
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _run_query(
+        self,
+        case: UserCase,
+        query: Query,
+        qi: int,
+        work: Path,
+        adapter: tuple[ActiveAdapter, dict[str, Any]] | None,
+    ) -> dict[str, Any]:
+        from core.library import Library
+
+        profile = Home(work / f"q{qi}").ensure().profile("user").ensure()
+        library = Library(profile)
+        try:
+            library.index_documents(query.profile)
+            writer = Writer(
+                profile.home, profile, self.model, library=library, runtime=get_runtime(self.model)
+            )
+            spec = spec_for(case.task)
+            predictions: dict[str, str] = {}
+            for method_name in self.config.methods:
+                method = Method(method_name)
+                request = WriteRequest(
+                    query.input,
+                    case.task,
+                    method,
+                    adapter=adapter[0] if (method.adapts and adapter) else None,
+                    retriever=self.config.retriever,
+                    k=self.config.k,
+                    prompt_format=self.config.prompt_format,
+                    params=GenerationParams(
+                        max_tokens=self.config.max_tokens, seed=self.config.seed
+                    ),
+                )
+                predictions[method_name] = writer.answer(writer.prepare(request), self.cancel_token)
+            content = user_content(spec, query.input)
+            predictions["first-12-words"] = first_words_floor(content)
+            nearest = library.search(content, k=1, retriever="bm25")
+            predictions["nearest-title"] = nearest[0].title if nearest else ""
+        finally:
+            library.close()
+        return {
+            "id": query.id,
+            "gold": query.gold,
+            "profile_size": len(query.profile),
+            "predictions": predictions,
+        }
+
+    def _adapter(self, case: UserCase) -> tuple[ActiveAdapter, dict[str, Any]]:
+        """Train (or reuse) the user's adapter on prompts exactly like the ``none`` method's."""
+        from core.adapters.job import TrainJob
+        from core.adapters.store import AdapterStore
+
+        scratch = Home(self.out_dir / "work" / "prompts").ensure().profile("user").ensure()
+        writer = Writer(scratch.home, scratch, self.model, runtime=get_runtime(self.model))
+        examples = writer.training_examples(case.task, case.training_documents)
+        profile = Home(self.out_dir / "adapters").ensure().profile("eval").ensure()
+        user_key = hashlib.sha256(case.user_id.encode()).hexdigest()[:12]
+        job = TrainJob(profile, self.model, examples, self._train_config(), name=f"eval-{user_key}")
+        job.cancel_token = self.cancel_token
+        job.prepare()
+        reused = AdapterStore(profile).find(job.adapter_id) is not None
+        record = job.run()
+        summary = {
+            "id": record.id,
+            "gguf_path": str(record.gguf_path),
+            "reused": reused,
+            "n_train": record.n_train,
+            "n_val": record.n_val,
+            "steps": record.steps,
+            "val_loss": record.val_loss,
+            "val_loss_base": record.val_loss_base,
+            "train_seconds": record.duration_s,
+        }
+        return ActiveAdapter(record.gguf_path), summary
+
+    def _train_config(self) -> Any:
+        from core.adapters.config import TrainConfig
+
+        return TrainConfig(
+            seed=self.config.seed, steps=self.config.train_steps, epochs=self.config.train_epochs
+        )

@@ -1,0 +1,121 @@
+"""The evaluation end to end on the real-data samples, and the per-user advice.
+
+Real retrieval (a throw-away Chroma + BM25 library per query), a real few-step
+adapter per user, real llama.cpp generation with the small bundled model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from core.cli import main
+from core.lamp import load_outputs
+from core.models import SMOLLM2
+
+METHODS = ["none", "rag", "peft", "rag+peft"]
+
+
+def _eval(home: Path, data: Path, out: Path, *extra: str) -> int:
+    return main(
+        [
+            "--home",
+            str(home),
+            "eval",
+            "--data",
+            str(data),
+            "--model",
+            SMOLLM2,
+            "--steps",
+            "2",
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
+
+
+@pytest.mark.parametrize("task,users", [("proposal_title", "5"), ("commit_subject", "2")])
+def test_eval_end_to_end_and_resume(tmp_path, sample_data, capsys, task, users) -> None:
+    out = tmp_path / "out"
+    assert _eval(tmp_path / "home", sample_data / task, out, "--users", users, "--json") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["task"] == task
+    assert set(summary["systems"]) == {*METHODS, "first-12-words", "nearest-title"}
+    n_users = int(users)
+    assert len(summary["users"]) == n_users
+    assert summary["queries"] == 2 * n_users
+    assert f"{users} of 5 users" in summary["sample"] or "all 5 users" in summary["sample"]
+    for system, scores in summary["systems"].items():
+        assert 0.0 <= scores["rouge-L"] <= scores["rouge-1"] + 1e-9 <= 1.0 + 1e-9, system
+    assert summary["relative_gain_percent"]["none"] == pytest.approx(0.0)
+    assert "profile_size~gain(peft)" in summary["spearman"]
+    assert summary["command"].startswith("inkwell ") and summary["wall_seconds"] > 0
+
+    # Predictions in LaMP's format, one file per method, covering every query.
+    for method in METHODS:
+        name, golds = load_outputs(out / f"predictions_{method.replace('+', '_')}.json")
+        assert name == task and len(golds) == 2 * n_users
+    assert (out / "gain_vs_profile_size.png").read_bytes().startswith(b"\x89PNG")
+    assert "| rag+peft |" in (out / "results.md").read_text()
+
+    # Every user got a real adapter, trained on items older than all its queries.
+    user_files = sorted((out / "users").glob("*.json"))
+    assert len(user_files) == n_users
+    for f in user_files:
+        adapter = json.loads(f.read_text())["adapter"]
+        assert Path(adapter["gguf_path"]).is_file() and adapter["steps"] == 2
+
+    # A second run resumes: finished users are not recomputed.
+    mtimes = {f: f.stat().st_mtime_ns for f in user_files}
+    assert _eval(tmp_path / "home", sample_data / task, out, "--users", users, "--json") == 0
+    again = json.loads(capsys.readouterr().out)
+    assert {f: f.stat().st_mtime_ns for f in user_files} == mtimes
+    assert again["systems"] == summary["systems"]
+
+
+def test_eval_refuses_data_without_gold(tmp_path, capsys) -> None:
+    q = tmp_path / "questions.json"
+    q.write_text(json.dumps([{"id": "1", "input": "x", "profile": [{"id": "2", "text": "a"}]}]))
+    assert main(["--home", str(tmp_path / "h"), "eval", "--data", str(q), "--task", "LaMP-7"]) == 2
+    assert "no outputs file" in capsys.readouterr().err
+
+
+def test_advise_on_a_cold_start_library(tmp_path, sample_data, capsys) -> None:
+    home = str(tmp_path / "home")
+    # One user's commit messages, imported as LaMP profile items (body -> subject).
+    questions = json.loads((sample_data / "commit_subject" / "sample_questions.json").read_text())
+    one_user = [q for q in questions if q["user_id"] == questions[0]["user_id"]][-1:]
+    mine = tmp_path / "my_commits.json"
+    mine.write_text(json.dumps(one_user))
+    assert main(["--home", home, "library", "add", str(mine)]) == 0
+    capsys.readouterr()
+    assert main(["--home", home, "advise", "--model", SMOLLM2, "--json"]) == 0
+    advice = json.loads(capsys.readouterr().out)
+    assert advice["cold_start"] is True
+    assert set(advice["scores"]) == {"none", "rag"}
+    assert advice["recommended"] in {"none", "rag"}
+    assert advice["n_heldout"] > 0 and "cold-start" in advice["explanation"]
+    settings = json.loads(
+        (tmp_path / "home" / "profiles" / "default" / "settings.json").read_text()
+    )
+    assert settings["recommended_method"] == advice["recommended"]
+
+
+def test_advise_with_too_little_writing_recommends_rag(tmp_path, capsys) -> None:
+    home = tmp_path / "home"
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "a.md").write_text(
+        "# Walking in Lisbon\n\nThe hills are steep and the light is soft.\n"
+    )
+    assert main(["--home", str(home), "library", "add", str(notes)]) == 0
+    capsys.readouterr()
+    assert main(["--home", str(home), "advise", "--model", SMOLLM2, "--json"]) == 0
+    advice = json.loads(capsys.readouterr().out)
+    assert advice["recommended"] == "rag" and advice["scores"] == {}
+    assert "too few" in advice["explanation"] and advice["more_needed"] > 0
+    assert os.path.exists(home / "profiles" / "default" / "eval" / "advice.json")
