@@ -147,13 +147,21 @@ def spec_for(task: str) -> PromptSpec:
 
 @dataclass(frozen=True)
 class BuiltPrompt:
-    """The prompt text (the user turn of a chat model, or the whole completion prompt)."""
+    """A prompt before the model's template is applied.
+
+    ``text`` is the (last) user turn of a chat model, or the whole completion
+    prompt of a base model.  ``shots`` are earlier (user, assistant) turns: on a
+    chat model, few-shot examples are shown as a conversation in which the
+    author already answered, which primes a short answer in their style far
+    better than examples pasted into one message (a small model copies those).
+    """
 
     text: str
     examples: tuple[Example, ...]  # the examples that fitted, in prompt order
+    shots: tuple[tuple[str, str], ...] = ()
 
 
-TokenCounter = Callable[[str], int]
+PromptMeasure = Callable[[BuiltPrompt], int]  # tokens of the prompt as the model will see it
 
 
 def user_content(spec: PromptSpec, raw_input: str) -> str:
@@ -165,7 +173,7 @@ def build_prompt(
     spec: PromptSpec,
     raw_input: str,
     examples: Sequence[Example],
-    count_tokens: TokenCounter,
+    measure: PromptMeasure,
     budget_tokens: int,
     fmt: str = "fewshot",
     chat: bool = False,
@@ -181,24 +189,43 @@ def build_prompt(
     if fmt not in FORMATS:
         raise InkwellError(f"unknown prompt format {fmt!r}; known: {', '.join(FORMATS)}")
     content = user_content(spec, raw_input)
-    closing = _closing(spec, chat)
-    query_only = BuiltPrompt(_render(spec, raw_input, content, [], fmt) + closing, ())
-    if count_tokens(query_only.text) > budget_tokens:
+    query_only = _assemble(spec, raw_input, content, [], fmt, chat)
+    if measure(query_only) > budget_tokens:
         raise InkwellError(
             f"the input is too long for the model's context ({budget_tokens} tokens available): "
             "shorten it or choose a model with a longer context"
         )
     kept = [_shorten(e, example_chars) for e in examples]
     while kept:
-        text = _render(spec, raw_input, content, kept, fmt) + closing
-        if count_tokens(text) <= budget_tokens:
-            return BuiltPrompt(text, tuple(kept))
+        built = _assemble(spec, raw_input, content, kept, fmt, chat)
+        if measure(built) <= budget_tokens:
+            return built
         longest = max(range(len(kept)), key=lambda i: len(kept[i].input))
         if len(kept[longest].input) > 200:
             kept[longest] = _shorten(kept[longest], len(kept[longest].input) // 2)
         else:
             kept.pop()  # the lowest-ranked example goes first
     return query_only
+
+
+def _assemble(
+    spec: PromptSpec,
+    raw_input: str,
+    content: str,
+    examples: Sequence[Example],
+    fmt: str,
+    chat: bool,
+) -> BuiltPrompt:
+    closing = _closing(spec, chat)
+    if chat and fmt == "fewshot" and spec.uses_pairs and examples:
+        shots = tuple(
+            (_render(spec, raw_input, _oneline(e.input), [], fmt) + closing, _oneline(e.output))
+            for e in examples
+        )
+        return BuiltPrompt(
+            _render(spec, raw_input, content, [], fmt) + closing, tuple(examples), shots
+        )
+    return BuiltPrompt(_render(spec, raw_input, content, examples, fmt) + closing, tuple(examples))
 
 
 def _closing(spec: PromptSpec, chat: bool) -> str:

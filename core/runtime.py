@@ -148,7 +148,9 @@ class ModelRuntime:
     def has_chat_template(self) -> bool:
         return bool(self._template)
 
-    def render(self, user: str, system: str | None = None) -> tuple[str, tuple[str, ...]]:
+    def render(
+        self, user: str, system: str | None = None, history: Sequence[tuple[str, str]] = ()
+    ) -> tuple[str, tuple[str, ...]]:
         """The text to send for one user turn, and the stop strings the template implies.
 
         Instruction models get their own chat template; a base model gets the
@@ -165,9 +167,13 @@ class ModelRuntime:
             "utf-8", "ignore"
         )
         formatter = Jinja2ChatFormatter(self._template, eos_token=eos, bos_token=bos)
-        messages: list[Any] = ([{"role": "system", "content": system}] if system else []) + [
-            {"role": "user", "content": user}
-        ]
+        messages: list[Any] = [{"role": "system", "content": system}] if system else []
+        for asked, answered in history:
+            messages += [
+                {"role": "user", "content": asked},
+                {"role": "assistant", "content": answered},
+            ]
+        messages.append({"role": "user", "content": user})
         response = formatter(messages=messages)
         stop = (
             response.stop

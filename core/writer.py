@@ -141,15 +141,13 @@ class Writer:
         budget = self.runtime.context_length - request.params.max_tokens - 16
         chat = self.runtime.has_chat_template
         built = build_prompt(
-            spec,
-            request.text,
-            examples,
-            self._count_for_template,
-            budget,
-            request.prompt_format,
-            chat=chat,
+            spec, request.text, examples, self._measure, budget, request.prompt_format, chat=chat
         )
-        prompt, stops = self._finish(spec, built)
+        prompt, stops = self._for_model(built)
+        if not self.runtime.has_chat_template:
+            # A base model's one-line answer ends at the line break; a draft ends at a run
+            # of blank lines, where a base model starts a new document.
+            stops = ("\n",) if spec.single_line else ("\n\n\n",)
         params = replace(
             request.params,
             stop=stop_sequences(request.params.stop, stops),
@@ -157,19 +155,14 @@ class Writer:
         )
         return PreparedWrite(request, spec, self.model, prompt, params, adapter, built.examples)
 
-    def _count_for_template(self, text: str) -> int:
-        rendered, _ = self.runtime.render(text)
-        return self.runtime.count_tokens(rendered)
+    def _measure(self, built: BuiltPrompt) -> int:
+        return self.runtime.count_tokens(self._for_model(built)[0])
 
-    def _finish(self, spec: PromptSpec, built: BuiltPrompt) -> tuple[str, tuple[str, ...]]:
-        """Render for the model: its chat template, or the completion prompt as built.
-
-        A base model's one-line answer ends at the line break; a draft ends at a
-        run of blank lines (where a base model starts a new document).
-        """
+    def _for_model(self, built: BuiltPrompt) -> tuple[str, tuple[str, ...]]:
+        """The string for llama.cpp: the chat template applied, or the completion as built."""
         if self.runtime.has_chat_template:
-            return self.runtime.render(built.text)
-        return built.text, ("\n",) if spec.single_line else ("\n\n\n",)
+            return self.runtime.render(built.text, history=built.shots)
+        return built.text, ()
 
     def _active_adapter(self) -> ActiveAdapter:
         adapter_id = self._settings.active_adapter
