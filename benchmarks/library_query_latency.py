@@ -21,13 +21,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.privacy import install_network_guard  # noqa: E402
+from core.privacy import install_network_guard
 
 install_network_guard()
 
@@ -70,7 +71,7 @@ def main() -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     texts = synthetic_variants(paragraphs, max(sizes))
     queries = list(dict.fromkeys(p.title for p in paragraphs))[: args.queries + 1]
-    result: dict[str, object] = {
+    result: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "real_paragraphs": len(paragraphs), "queries": len(queries) - 1, "k": 5, "sizes": {}}
     for size in sizes:
@@ -78,7 +79,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="inkwell-latency-") as tmp:
             lib, build_s = build(size, texts, Path(tmp))
             chunks = lib.manifest.chunk_count()
-            per: dict[str, object] = {"chunks": chunks, "build_seconds": build_s}
+            per: dict[str, Any] = {"chunks": chunks, "build_seconds": build_s}
             for retriever in ("bm25", "dense", "hybrid"):
                 start = time.perf_counter()
                 lib.search(queries[0], k=5, retriever=retriever)  # warm-up (BM25 build, loads)
@@ -92,11 +93,11 @@ def main() -> int:
                 per[retriever] = {"p50_ms": float(np.percentile(times, 50)),
                                   "p95_ms": float(np.percentile(times, 95)),
                                   "max_ms": float(np.max(times)), "first_query_s": warm}
-                print(f"  {retriever:6} p50 {per[retriever]['p50_ms']:.1f} ms  "  # type: ignore[index]
-                      f"p95 {per[retriever]['p95_ms']:.1f} ms  first query {warm:.2f} s",  # type: ignore[index]
+                print(f"  {retriever:6} p50 {per[retriever]['p50_ms']:.1f} ms  "
+                      f"p95 {per[retriever]['p95_ms']:.1f} ms  first query {warm:.2f} s",
                       flush=True)
             lib.close()
-        result["sizes"][str(size)] = per  # type: ignore[index]
+        result["sizes"][str(size)] = per
         write_result(args.out, result)
     return 0
 
