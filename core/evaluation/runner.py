@@ -17,8 +17,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from core.documents import Document
 from core.evaluation.cases import Query, UserCase
 from core.fsutil import atomic_write_json, ensure_private_dir, read_json
 from core.jobs import Job
@@ -27,6 +28,9 @@ from core.paths import Home
 from core.prompts import spec_for, user_content
 from core.runtime import ActiveAdapter, GenerationParams, get_runtime
 from core.writer import METHODS, Method, Writer, WriteRequest
+
+if TYPE_CHECKING:
+    from core.library import Library
 
 FLOORS = ("first-12-words", "nearest-title")
 
@@ -57,6 +61,40 @@ class UserResult:
     queries: list[dict[str, Any]] = field(default_factory=list)  # id, gold, predictions{method}
     adapter: dict[str, Any] | None = None
     seconds: float = 0.0
+
+
+class _QueryLibraries:
+    """A throw-away library holding exactly one query's profile at a time.
+
+    Retrieval for a query may only see that query's profile (items strictly
+    older than it).  When the next profile contains the current one the library
+    is extended incrementally; otherwise a fresh one is built.
+    """
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.library: Library | None = None
+        self.ids: set[str] = set()
+        self.count = 0
+
+    def holding(self, docs: Sequence[Document]) -> Library:
+        from core.library import Library
+
+        ids = {d.doc_id for d in docs}
+        if self.library is None or not self.ids <= ids:
+            self.close()
+            self.count += 1
+            profile = Home(self.work / f"lib{self.count}").ensure().profile("user").ensure()
+            self.library = Library(profile)
+            self.ids = set()
+        self.library.index_documents(docs)
+        self.ids = ids
+        return self.library
+
+    def close(self) -> None:
+        if self.library is not None:
+            self.library.close()
+            self.library = None
 
 
 def first_words_floor(content: str, n: int = 12) -> str:
@@ -118,12 +156,19 @@ class EvalJob(Job[list[UserResult]]):
         if adapter is not None:
             result.adapter = adapter[1]
         work = self.out_dir / "work" / hashlib.sha256(case.user_id.encode()).hexdigest()[:16]
+        libraries = _QueryLibraries(work)
+        answers: dict[str, dict[str, Any]] = {}
         try:
-            for qi, query in enumerate(case.queries):
+            # Smallest profile first: a later query's profile usually extends the earlier
+            # one, so the same library grows instead of being rebuilt per query.
+            for query in sorted(case.queries, key=lambda q: len(q.profile)):
                 self.check_cancelled()
-                result.queries.append(self._run_query(case, query, qi, work, adapter))
+                library = libraries.holding(query.profile)
+                answers[query.id] = self._run_query(case, query, library, adapter)
         finally:
+            libraries.close()
             shutil.rmtree(work, ignore_errors=True)  # throw-away libraries
+        result.queries = [answers[q.id] for q in case.queries]
         result.seconds = time.monotonic() - started
         return result
 
@@ -131,42 +176,32 @@ class EvalJob(Job[list[UserResult]]):
         self,
         case: UserCase,
         query: Query,
-        qi: int,
-        work: Path,
+        library: Library,
         adapter: tuple[ActiveAdapter, dict[str, Any]] | None,
     ) -> dict[str, Any]:
-        from core.library import Library
-
-        profile = Home(work / f"q{qi}").ensure().profile("user").ensure()
-        library = Library(profile)
-        try:
-            library.index_documents(query.profile)
-            writer = Writer(
-                profile.home, profile, self.model, library=library, runtime=get_runtime(self.model)
+        profile = library.profile
+        writer = Writer(
+            profile.home, profile, self.model, library=library, runtime=get_runtime(self.model)
+        )
+        spec = spec_for(case.task)
+        predictions: dict[str, str] = {}
+        for method_name in self.config.methods:
+            method = Method(method_name)
+            request = WriteRequest(
+                query.input,
+                case.task,
+                method,
+                adapter=adapter[0] if (method.adapts and adapter) else None,
+                retriever=self.config.retriever,
+                k=self.config.k,
+                prompt_format=self.config.prompt_format,
+                params=GenerationParams(max_tokens=self.config.max_tokens, seed=self.config.seed),
             )
-            spec = spec_for(case.task)
-            predictions: dict[str, str] = {}
-            for method_name in self.config.methods:
-                method = Method(method_name)
-                request = WriteRequest(
-                    query.input,
-                    case.task,
-                    method,
-                    adapter=adapter[0] if (method.adapts and adapter) else None,
-                    retriever=self.config.retriever,
-                    k=self.config.k,
-                    prompt_format=self.config.prompt_format,
-                    params=GenerationParams(
-                        max_tokens=self.config.max_tokens, seed=self.config.seed
-                    ),
-                )
-                predictions[method_name] = writer.answer(writer.prepare(request), self.cancel_token)
-            content = user_content(spec, query.input)
-            predictions["first-12-words"] = first_words_floor(content)
-            nearest = library.search(content, k=1, retriever="bm25")
-            predictions["nearest-title"] = nearest[0].title if nearest else ""
-        finally:
-            library.close()
+            predictions[method_name] = writer.answer(writer.prepare(request), self.cancel_token)
+        content = user_content(spec, query.input)
+        predictions["first-12-words"] = first_words_floor(content)
+        nearest = library.search(content, k=1, retriever="bm25")
+        predictions["nearest-title"] = nearest[0].title if nearest else ""
         return {
             "id": query.id,
             "gold": query.gold,
