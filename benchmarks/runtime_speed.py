@@ -28,7 +28,7 @@ install_network_guard()
 from core.models import ModelRegistry  # noqa: E402
 from core.paths import Home  # noqa: E402
 from core.runtime import DEFAULT_CONTEXT, GenerationParams, default_threads  # noqa: E402
-from core.writer import WriteRequest, Writer  # noqa: E402
+from core.writer import Writer, WriteRequest  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "runtime_speed.json"
 REQUEST = "Write a long letter to a friend about a walking holiday in the mountains."
@@ -66,15 +66,24 @@ def main() -> int:
     p = prepared.params
     threads = default_threads()
     raw = llama_cpp.Llama(
-        model_path=str(model.path), n_ctx=min(DEFAULT_CONTEXT, model.context_length),
-        n_threads=threads, n_threads_batch=threads, verbose=False,
+        model_path=str(model.path),
+        n_ctx=min(DEFAULT_CONTEXT, model.context_length),
+        n_threads=threads,
+        n_threads_batch=threads,
+        verbose=False,
     )
 
     def raw_stream() -> Iterator[str]:
         raw.reset()
         for chunk in raw.create_completion(
-            prepared.prompt, max_tokens=p.max_tokens, temperature=p.temperature, top_p=p.top_p,
-            repeat_penalty=p.repeat_penalty, seed=p.seed, stop=list(p.stop) or None, stream=True,
+            prepared.prompt,
+            max_tokens=p.max_tokens,
+            temperature=p.temperature,
+            top_p=p.top_p,
+            repeat_penalty=p.repeat_penalty,
+            seed=p.seed,
+            stop=list(p.stop) or None,
+            stream=True,
         ):
             yield chunk["choices"][0]["text"]  # type: ignore[index]
 
@@ -88,13 +97,21 @@ def main() -> int:
     def summary(rows: list[tuple[float, float, int]]) -> dict[str, float]:
         ttft = statistics.median(r[0] for r in rows)
         tps = statistics.median((r[2] - 1) / r[1] for r in rows if r[1] > 0)
-        return {"ttft_s": ttft, "tokens_per_s": tps, "pieces": statistics.median(r[2] for r in rows)}
+        return {
+            "ttft_s": ttft,
+            "tokens_per_s": tps,
+            "pieces": statistics.median(r[2] for r in rows),
+        }
 
     ink, base = summary(samples["inkwell"]), summary(samples["raw"])
     result = {
-        "model": model.name, "threads": threads, "runs": args.runs, "max_tokens": args.max_tokens,
+        "model": model.name,
+        "threads": threads,
+        "runs": args.runs,
+        "max_tokens": args.max_tokens,
         "prompt_tokens": writer.runtime.count_tokens(prepared.prompt),
-        "inkwell": ink, "raw_llama_cpp": base,
+        "inkwell": ink,
+        "raw_llama_cpp": base,
         "tokens_per_s_ratio": ink["tokens_per_s"] / base["tokens_per_s"],
         "ttft_ratio_raw_over_inkwell": base["ttft_s"] / ink["ttft_s"],
         "command": "python benchmarks/runtime_speed.py " + " ".join(sys.argv[1:]),
@@ -106,8 +123,10 @@ def main() -> int:
     existing[model.name] = result
     RESULTS.write_text(json.dumps(existing, indent=2) + "\n")
     ok = result["tokens_per_s_ratio"] >= 0.95 and result["ttft_ratio_raw_over_inkwell"] >= 0.95
-    print(f"{model.name}: tokens/s ratio {result['tokens_per_s_ratio']:.3f}, "
-          f"TTFT ratio {result['ttft_ratio_raw_over_inkwell']:.3f} -> {'OK' if ok else 'BELOW TARGET'}")
+    print(
+        f"{model.name}: tokens/s ratio {result['tokens_per_s_ratio']:.3f}, "
+        f"TTFT ratio {result['ttft_ratio_raw_over_inkwell']:.3f} -> {'OK' if ok else 'BELOW TARGET'}"
+    )
     return 0
 
 
