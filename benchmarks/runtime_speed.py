@@ -123,9 +123,10 @@ def main() -> int:
     existing[model.name] = result
     RESULTS.write_text(json.dumps(existing, indent=2) + "\n")
     ok = result["tokens_per_s_ratio"] >= 0.95 and result["ttft_ratio_raw_over_inkwell"] >= 0.95
+    verdict = "OK" if ok else "BELOW TARGET"
     print(
         f"{model.name}: tokens/s ratio {result['tokens_per_s_ratio']:.3f}, "
-        f"TTFT ratio {result['ttft_ratio_raw_over_inkwell']:.3f} -> {'OK' if ok else 'BELOW TARGET'}"
+        f"TTFT ratio {result['ttft_ratio_raw_over_inkwell']:.3f} -> {verdict}"
     )
     return 0
 
