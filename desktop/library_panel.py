@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.adapters.store import AdapterStore
 from core.errors import InkwellError
 from core.jobs import Job, Progress
 from core.library import ForgetReport, IndexReport, LibraryStatus
@@ -56,9 +57,15 @@ def git_job(session: Session, repo: str, author: str) -> Job[IndexReport]:
     return session.library().add_git_job(repo, author)
 
 
-def forget(session: Session, paths: Sequence[str]) -> list[ForgetReport]:
+def forget(session: Session, paths: Sequence[str]) -> tuple[list[ForgetReport], list[str]]:
+    """Forget, then mark adapters trained on the forgotten documents stale (as the CLI does).
+
+    Returns the reports and the ids of the adapters now stale.
+    """
     library = session.library()
-    return [library.forget(path) for path in paths]
+    reports = [library.forget(path) for path in paths]
+    stale = AdapterStore(session.profile).mark_stale([d for r in reports for d in r.doc_ids])
+    return reports, stale
 
 
 def library_status(session: Session) -> LibraryStatus:
@@ -207,6 +214,7 @@ class LibraryPanel(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         for column, width in enumerate((220, 260, 80, 90, 70)):
             self.table.setColumnWidth(column, width)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
@@ -341,10 +349,13 @@ class LibraryPanel(QWidget):
                    f"{report.unchanged} unchanged, {report.skipped} skipped, "
                    f"{report.errors} errors, {report.removed} removed.")
 
-    def _forgotten(self, reports: list[ForgetReport]) -> None:
+    def _forgotten(self, outcome: tuple[list[ForgetReport], list[str]]) -> None:
+        reports, stale = outcome
         chunks = sum(r.chunks for r in reports)
+        note = (f" {len(stale)} adapter(s) trained on them are now stale: retrain in the "
+                "Adapter panel." if stale else "")
         set_status(self.status, f"Forgotten: {sum(len(r.paths) for r in reports)} item(s), "
-                   f"{chunks} chunks erased. Adapters trained on them are now stale.")
+                   f"{chunks} chunks erased.{note}")
 
     def _job_ended(self) -> None:
         self._job = None

@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (
 
 from core.models import DEFAULT_MODEL
 from core.privacy import delete_everything, guard_installed
+from desktop.adapter_panel import AdapterPanel
+from desktop.evaluate_panel import EvaluatePanel
 from desktop.library_panel import LibraryPanel
 from desktop.privacy_panel import PrivacyPanel
 from desktop.session import Session
@@ -41,15 +43,22 @@ class MainWindow(QMainWindow):
 
         self.write = WritePanel(session, self.workers)
         self.library = LibraryPanel(session, self.workers)
+        self.adapter = AdapterPanel(session, self.workers)
+        self.evaluate = EvaluatePanel(session, self.workers)
         self.privacy = PrivacyPanel(session)
         self.settings = SettingsPanel(session, self.workers)
         self.panels: dict[str, QWidget] = {
             "Write": self.write,
             "Library": self.library,
+            "Adapter": self.adapter,
+            "Evaluate": self.evaluate,
             "Privacy": self.privacy,
             "Settings": self.settings,
         }
+        self.library.library_changed.connect(self.adapter.refresh)
         self.library.library_changed.connect(self.privacy.refresh)
+        self.adapter.adapters_changed.connect(self.write.refresh)
+        self.evaluate.advised.connect(self.write.refresh)
         self.privacy.delete_everything_requested.connect(self.delete_everything)
         self.settings.settings_changed.connect(self._update_status_bar)
         self.settings.theme_changed.connect(self._apply_theme)
@@ -127,11 +136,12 @@ class MainWindow(QMainWindow):
             return
         self._shut_down = True
         self.workers.cancel_all()
+        self.adapter.shutdown()
         self.workers.wait(SHUTDOWN_WAIT_MS)
         self.session.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self.workers.busy:
+        if self.workers.busy or self.adapter.busy:
             self.statusBar().showMessage("Stopping the running jobs…")
         self.shutdown()
         event.accept()

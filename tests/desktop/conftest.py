@@ -7,6 +7,7 @@ on every machine.  SmolLM2 (135M) is the writing model: the fastest bundled one.
 
 from __future__ import annotations
 
+import email.message
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,11 +38,19 @@ def fonts(qapp) -> None:
     apply_theme(qapp, "light")
 
 
+@pytest.fixture(scope="session")
+def listed_registry(registry):
+    """The session's registry after listing every model: each model file hashed once."""
+    registry.list()
+    return registry
+
+
 @pytest.fixture
-def session(home, profile, registry, smollm2) -> Iterator[Session]:
+def session(home, profile, listed_registry) -> Iterator[Session]:
     # The registry caches each model file's hash per data dir; reuse the session's
-    # cache so every test does not hash the bundled models again.
-    shutil.copy(registry.home.models_dir / "registry.json", home.models_dir / "registry.json")
+    # cache so that no test hashes the bundled models again.
+    cache = listed_registry.home.models_dir / "registry.json"
+    shutil.copy(cache, home.models_dir / "registry.json")
     AppSettings(model=SMOLLM2, max_tokens=16).save(home)
     s = Session(home, profile)
     yield s
@@ -67,6 +76,32 @@ def notes(tmp_path: Path) -> Path:
     for name, text in NOTES.items():
         (folder / name).write_text(text, encoding="utf-8")
     (folder / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    return folder
+
+
+SUBJECTS = [
+    "Harbour survey results", "Ferry timetable for the spring", "Breakwater repairs",
+    "Gull counts in March", "Lighthouse open day", "Dredging the inner basin",
+    "Mooring fees next year", "Storm damage on the quay",
+]
+
+
+@pytest.fixture
+def letters(tmp_path: Path) -> Path:
+    """Eight dated e-mails: titled documents (subjects) long enough for style pairs too."""
+    folder = tmp_path / "letters"
+    folder.mkdir()
+    for i, subject in enumerate(SUBJECTS):
+        body = (f"Hello all, a short note about {subject.lower()}. " + " ".join(
+            f"On day {d} we checked the {subject.split()[0].lower()} again and wrote down what "
+            "we saw, as always, in the blue notebook by the door." for d in range(1, 6)))
+        msg = email.message.EmailMessage()
+        msg["From"] = "me@example.org"
+        msg["To"] = "harbour@example.org"
+        msg["Subject"] = subject
+        msg["Date"] = f"Tue, {i + 2:02d} Jan 2024 10:00:00 +0000"
+        msg.set_content(body)
+        (folder / f"letter-{i}.eml").write_bytes(bytes(msg))
     return folder
 
 
