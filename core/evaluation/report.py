@@ -148,11 +148,7 @@ def write_outputs(
     methods: Sequence[str],
 ) -> dict[str, Path]:
     """results.json, results.md, predictions in LaMP's format per method, gain-vs-size plot."""
-    paths = {
-        "json": out_dir / "results.json",
-        "markdown": out_dir / "results.md",
-        "plot": out_dir / "gain_vs_profile_size.png",
-    }
+    paths = {"json": out_dir / "results.json", "markdown": out_dir / "results.md"}
     atomic_write_json(paths["json"], {**header, **summary})
     atomic_write_text(paths["markdown"], markdown(summary, header))
     for m in methods:
@@ -169,7 +165,9 @@ def write_outputs(
             },
         )
         paths[f"predictions:{m}"] = path
-    _plot(paths["plot"], summary, methods)
+    if "none" in methods and len(methods) > 1:  # gains need the baseline
+        paths["plot"] = out_dir / "gain_vs_profile_size.png"
+        _plot(paths["plot"], summary, methods)
     return paths
 
 
