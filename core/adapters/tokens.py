@@ -58,8 +58,8 @@ class Vocab:
     def tokenize(self, text: str, bos: bool = False, special: bool = False) -> list[int]:
         return list(self.llama.tokenize(text.encode("utf-8"), add_bos=bos, special=special))
 
-    def detokenize(self, ids: list[int]) -> str:
-        return bytes(self.llama.detokenize(ids)).decode("utf-8", "ignore")
+    def detokenize(self, ids: list[int], special: bool = False) -> str:
+        return bytes(self.llama.detokenize(ids, special=special)).decode("utf-8", "ignore")
 
     def render(self, prompt: str) -> str:
         """The model's input for one user turn: the chat template's, or the prompt as it is."""

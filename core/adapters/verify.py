@@ -4,10 +4,24 @@ The adapter is trained in torch on the dequantized base and used in llama.cpp
 on the quantized GGUF; an export bug (a missing q/k permutation, a wrong
 scale, transposed factors) still loads without complaint and silently computes
 something else.  So both runtimes score the same token ids and their
-next-token logits are compared: correlation >= 0.99 and the same top-5 tokens
-pass.  The correlation of the adapter's *effect* (adapter logits minus base
-logits, on each side) is reported too, because the base's logits alone can
-keep the plain correlation high while the adapter's contribution is wrong.
+next-token logits are compared.  A prompt passes when
+
+* the logits correlate at >= 0.99,
+* the top-5 tokens are the same, up to ties: llama.cpp runs the quantized
+  weights with quantized activations, so its logits differ from the float
+  reference by noise (even without an adapter, two tokens 0.01 apart at rank
+  5/6 swap places).  A token in one side's top 5 that is missing from the
+  other's still counts when, on that other side, it is within three standard
+  deviations of the *base model's* llama.cpp-vs-torch difference of the 5th
+  logit — a noise floor measured on the same prompt without the adapter;
+* the adapter adds no error of its own: the spread of llama.cpp - torch
+  logits with the adapter is at most 1.5x the spread without it.  The base's
+  logits dominate the plain correlation, which can stay near 0.99 with a
+  broken adapter.  Measured on SmolLM2 with a q/k-only LoRA: without the q/k
+  permutation the ratio is ~4 (correct export: 0.98-1.1), and the plain
+  correlation still 0.986-0.991.  A ratio rather than a correlation of the
+  adapter's effect, because a weak (few-step) adapter's effect is the size of
+  the quantization noise, and so is its effect correlation.
 """
 
 from __future__ import annotations
@@ -25,7 +39,9 @@ from core.errors import InkwellError
 from core.models import ModelInfo
 
 MIN_CORRELATION = 0.99
+MAX_ERROR_RATIO = 1.5
 TOP_K = 5
+NOISE_SIGMAS = 3.0
 PROMPTS = (
     "Write the subject line for this commit message body: The parser crashed when the "
     "configuration file was empty, because it assumed at least one section.\n",
@@ -39,18 +55,22 @@ PROMPTS = (
 class PromptParity:
     prompt: str
     correlation: float
-    effect_correlation: float  # of (adapter - base) logits, llama.cpp vs torch
+    error_ratio: float  # std(llama - torch) with the adapter / the same without it
+    effect_correlation: float  # of (adapter - base) logits, llama.cpp vs torch (reported)
     effect_size: float  # max |adapter - base| in llama.cpp: does the adapter change anything?
     top_llama: list[int]
     top_torch: list[int]
-
-    @property
-    def same_top(self) -> bool:
-        return set(self.top_llama) == set(self.top_torch)
+    same_top: bool  # top-5 sets equal up to ties within the noise floor
+    same_top_strict: bool  # top-5 sets equal exactly
+    noise: float  # the tie tolerance: NOISE_SIGMAS x std of the base's llama.cpp - torch logits
 
     @property
     def passed(self) -> bool:
-        return self.correlation >= MIN_CORRELATION and self.same_top
+        return (
+            self.correlation >= MIN_CORRELATION
+            and self.error_ratio <= MAX_ERROR_RATIO
+            and self.same_top
+        )
 
 
 @dataclass(frozen=True)
@@ -73,10 +93,8 @@ class ParityReport:
             "model": self.model,
             "passed": self.passed,
             "min_correlation": self.min_correlation,
-            "threshold": MIN_CORRELATION,
-            "prompts": [
-                {**asdict(p), "same_top5": p.same_top, "passed": p.passed} for p in self.prompts
-            ],
+            "thresholds": {"correlation": MIN_CORRELATION, "error_ratio": MAX_ERROR_RATIO},
+            "prompts": [{**asdict(p), "passed": p.passed} for p in self.prompts],
         }
 
 
@@ -86,6 +104,12 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
 
 def _top(logits: np.ndarray) -> list[int]:
     return [int(i) for i in np.argsort(-logits)[:TOP_K]]
+
+
+def _covered(top: list[int], other: np.ndarray, tolerance: float) -> bool:
+    """Whether each of ``top`` is in ``other``'s top-k or tied with its k-th logit."""
+    kth = float(np.sort(other)[-TOP_K])
+    return all(other[t] >= kth - tolerance for t in top)
 
 
 def torch_logits(
@@ -136,14 +160,21 @@ def verify_adapter(
     for prompt, (l_ad, l_base), (t_ad, t_base) in zip(prompts, llama, reference, strict=True):
         n = min(len(l_ad), len(t_ad))  # torch may pad the vocabulary
         l_ad, l_base, t_ad, t_base = l_ad[:n], l_base[:n], t_ad[:n], t_base[:n]
+        base_noise = float(np.std(l_base - t_base))
+        noise = NOISE_SIGMAS * base_noise
+        top_l, top_t = _top(l_ad), _top(t_ad)
         results.append(
             PromptParity(
                 prompt=prompt,
                 correlation=_corr(l_ad, t_ad),
+                error_ratio=float(np.std(l_ad - t_ad)) / max(base_noise, 1e-9),
                 effect_correlation=_corr(l_ad - l_base, t_ad - t_base),
                 effect_size=float(np.abs(l_ad - l_base).max()),
-                top_llama=_top(l_ad),
-                top_torch=_top(t_ad),
+                top_llama=top_l,
+                top_torch=top_t,
+                same_top=_covered(top_l, t_ad, noise) and _covered(top_t, l_ad, noise),
+                same_top_strict=set(top_l) == set(top_t),
+                noise=noise,
             )
         )
     return ParityReport(record.id, model.name, results)

@@ -127,13 +127,13 @@ def _verify(args: argparse.Namespace, ctx: Context) -> int:
         print_json(report.to_json())
     else:
         for p in report.prompts:
-            top = "same" if p.same_top else "different"
+            top = "same" if p.same_top_strict else "same up to ties" if p.same_top else "different"
             print(
                 f"{'ok  ' if p.passed else 'FAIL'} r={p.correlation:.4f} "
-                f"effect r={p.effect_correlation:.3f} top-5 {top}  {p.prompt[:60]!r}"
+                f"error ratio {p.error_ratio:.2f} top-5 {top}  {p.prompt[:60]!r}"
             )
         verdict = "passed" if report.passed else "FAILED"
-        print(f"parity {verdict} (llama.cpp vs torch, threshold r >= 0.99)")
+        print(f"parity {verdict} (llama.cpp vs torch: r >= 0.99, error ratio <= 1.5, same top-5)")
     return 0 if report.passed else 1
 
 
