@@ -364,8 +364,10 @@ class Library:
                              self.manifest.chunk_count(), files)
 
     def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
         self.manifest.close()
-        self._store = None
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[tuple[str, float]]]) -> list[

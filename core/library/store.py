@@ -84,7 +84,7 @@ class ChunkStore:
         import chromadb
 
         self.folder = folder
-        self._client = chromadb.PersistentClient(path=str(folder), settings=_chroma_settings())
+        self._client: Any = chromadb.PersistentClient(path=str(folder), settings=_chroma_settings())
         self._ef = make_embedding_function(get_embedder)
         self._collection = self._open(collection_name)
         self._max_batch = int(self._client.get_max_batch_size())
@@ -92,6 +92,11 @@ class ChunkStore:
     def _open(self, name: str) -> Any:
         return self._client.get_or_create_collection(
             name=name, embedding_function=self._ef, configuration={"hnsw": {"space": "cosine"}})
+
+    def close(self) -> None:
+        """Release Chroma's system for this path (its SQLite connections, loaded HNSW index):
+        processes that open many libraries (the evaluation) would otherwise keep them all."""
+        self._client.close()
 
     @property
     def name(self) -> str:
