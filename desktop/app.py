@@ -7,10 +7,15 @@ Inkwell entry point: nothing Qt or the libraries load may reach the network.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from core.privacy import install_network_guard
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QWidget
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -19,6 +24,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--home", help="data directory (default: $INKWELL_HOME or the OS's)")
     parser.add_argument("--profile", default="default", help="profile (voice) to use")
     return parser.parse_args(argv)
+
+
+def close_on_signals(window: QWidget) -> None:
+    """Ctrl-C or SIGTERM closes the windows the normal way: jobs are cancelled, nothing is lost.
+
+    Python runs signal handlers only between bytecodes, so a timer wakes the
+    interpreter while Qt's event loop waits in C++.
+    """
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: QApplication.closeAllWindows())
+    timer = QTimer(window)
+    timer.timeout.connect(lambda: None)
+    timer.start(250)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from desktop.window import MainWindow
 
     window = MainWindow(session)
+    close_on_signals(window)
     window.show()
     if first_run:
         session.app_settings().save(home)  # the welcome is shown once

@@ -49,14 +49,9 @@ def resolve_theme(theme: str) -> str:
     return "dark" if scheme == Qt.ColorScheme.Dark else "light"
 
 
-def colors(theme: str) -> dict[str, str]:
-    """The palette of the resolved theme, for widgets that paint themselves (charts)."""
-    return _COLORS[resolve_theme(theme)]
-
-
 def apply_theme(app: QApplication, theme: str) -> None:
     """Style the whole application; safe to call again when the user switches theme."""
-    c = colors(theme)
+    c = _COLORS[resolve_theme(theme)]
     app.setStyle("Fusion")
     font = QFont(FONT_FAMILY, 10)
     app.setFont(font)

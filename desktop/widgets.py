@@ -68,11 +68,6 @@ def set_status(label: QLabel, message: str, error: bool = False) -> None:
     label.style().polish(label)
 
 
-def show_error(parent: QWidget, message: str, title: str = "Inkwell") -> None:
-    """Show a ``core`` error message as it is written: for the user, not a traceback."""
-    QMessageBox.warning(parent, title, message)
-
-
 def confirm(parent: QWidget, title: str, message: str, action: str) -> bool:
     """Ask before a destructive action; the safe choice is the default."""
     box = QMessageBox(QMessageBox.Icon.Warning, title, message, parent=parent)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -118,11 +118,21 @@ class MainWindow(QMainWindow):
         assert isinstance(app, QApplication)
         apply_theme(app, theme)
 
-    def welcome(self) -> None:
-        """First run: explain the privacy promise and offer to add a folder."""
-        if WelcomeDialog(self).exec():
-            self.show_panel("Library")
-            self.library.add_folder_button.click()
+    def welcome(self) -> WelcomeDialog:
+        """First run: explain the privacy promise and offer to add a folder.
+
+        Opened window-modal but not with ``exec()``: the application's own event
+        loop runs it, so closing the app (or a signal) while it is open is a normal close.
+        """
+        dialog = WelcomeDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(self._add_first_folder)
+        dialog.open()
+        return dialog
+
+    def _add_first_folder(self) -> None:
+        self.show_panel("Library")
+        self.library.add_folder_button.click()
 
     # --- stopping -----------------------------------------------------------------------
 

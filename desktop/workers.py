@@ -111,8 +111,6 @@ def job_worker(job: Job[Any]) -> Worker:
 class Workers(QObject):
     """The window's running workers: started here, cancelled and awaited together on close."""
 
-    busy_changed = Signal(bool)
-
     def __init__(self, parent: QObject | None = None, max_threads: int = 4) -> None:
         super().__init__(parent)
         self._pool = QThreadPool(self)
@@ -121,18 +119,13 @@ class Workers(QObject):
         self._running: set[Worker] = set()
 
     def start(self, worker: Worker) -> Worker:
-        was_busy = self.busy
         self._running.add(worker)
         worker.signals.finished.connect(lambda: self._finished(worker))
         self._pool.start(worker)
-        if not was_busy:
-            self.busy_changed.emit(True)
         return worker
 
     def _finished(self, worker: Worker) -> None:
         self._running.discard(worker)
-        if not self._running:
-            self.busy_changed.emit(False)
 
     @property
     def busy(self) -> bool:

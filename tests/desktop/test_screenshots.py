@@ -44,9 +44,9 @@ def test_screenshots(window, session, letters, qapp, qtbot, wait_idle):
     settings.save(session.home)
 
     adapter = window.show_panel("Adapter")
-    adapter.train_config = TrainConfig(steps=8)
+    adapter.train_config = TrainConfig(steps=6)
     adapter.train()
-    wait_idle(adapter, timeout_s=600)
+    wait_idle(adapter, timeout_s=1200)
     evaluate = window.show_panel("Evaluate")
     evaluate.run()
     wait_idle(evaluate, timeout_s=900)

@@ -18,12 +18,13 @@ def test_welcome_states_the_promise_and_offers_a_folder(qtbot, fonts):
     assert "Add a folder…" in buttons and "Start writing" in buttons
 
 
-def test_accepting_the_welcome_opens_the_library(window, monkeypatch):
-    monkeypatch.setattr(WelcomeDialog, "exec", lambda self: 1)
+def test_accepting_the_welcome_opens_the_library(window):
     picked: list[bool] = []
     window.library.add_folder_button.clicked.disconnect()
     window.library.add_folder_button.clicked.connect(lambda: picked.append(True))
-    window.welcome()
+    dialog = window.welcome()
+    assert dialog.isVisible() and dialog.isModal()
+    dialog.accept()
     assert window.stack.currentWidget() is window.library
     assert picked == [True]
 
