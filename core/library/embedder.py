@@ -133,15 +133,31 @@ class Embedder:
         path = model_path or onnx_path(cache_dir)
         if not path.is_file():
             export_onnx(path)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        self._session = ort.InferenceSession(str(path), options,
-                                             providers=["CPUExecutionProvider"])
+        threads = threads or os.cpu_count() or 1
+        # onnxruntime's graph optimisation takes seconds at every start; the optimised graph
+        # is saved once per onnxruntime version beside the export and loaded as is.
+        optimized = path.with_name(f"{path.stem}.ort{ort.__version__}.optimized.onnx")
+        if not optimized.is_file():
+            with _file_lock(optimized.with_suffix(".lock")):
+                if not optimized.is_file():
+                    with atomic_path(optimized) as tmp:
+                        self._open(ort, path, threads, optimize_into=tmp)
+        self._session = self._open(ort, optimized, threads)
         self.tokenizer = load_tokenizer()
         self._lock = threading.Lock()
+
+    @staticmethod
+    def _open(ort: Any, path: Path, threads: int, optimize_into: Path | None = None) -> Any:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        if optimize_into is not None:
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.optimized_model_filepath = str(optimize_into)
+        else:
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embed ``texts`` (any order, any lengths) in length-sorted batches."""

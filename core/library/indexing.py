@@ -115,10 +115,11 @@ class IndexJob(Job[IndexReport]):
         with lib.writing():
             batch: list[Entry] = []
             pending_chunks = 0
+            known = lib.manifest.origins_by_key()  # read once, under the lock
             try:
                 for done, item in enumerate(self._items):
                     self.check_cancelled()
-                    entry = make_entry(lib, item, lib.chunk)
+                    entry = make_entry(item, known.get(item.key), lib.chunk)
                     if entry is not None:
                         batch.append(entry)
                         pending_chunks += len(entry.chunks)
@@ -169,12 +170,15 @@ def file_plan(library: Library, paths: Sequence[str | Path]) -> Plan:
             if not os.path.lexists(root) and not library.manifest.origins_matching(str(root)):
                 raise InkwellError(f"{root}: no such file or folder")
         result = scan(roots)
-        seen = {str(c.path) for c in result.candidates}
-        items = [Item(str(c.path), "file", candidate=c) for c in result.candidates]
+        # A file reached twice (overlapping paths given) is one item.
+        by_key = {str(c.path): Item(str(c.path), "file", candidate=c) for c in result.candidates}
+        seen = set(by_key)
+        items = list(by_key.values())
         for root in roots:
             for row in library.manifest.origins_matching(str(root)):
                 if row.kind == "file" and row.key not in seen:
                     items.append(Item(row.key, "file", remove=True))
+                    seen.add(row.key)
         return items, result.ignored
 
     return plan
@@ -199,11 +203,11 @@ def documents_plan(library: Library, docs: Sequence[Document], kind: str = "docu
     return plan
 
 
-def make_entry(library: Library, item: Item, chunk: ChunkFn) -> Entry | None:
-    """What to write for one item; ``None`` when nothing changed since the last run."""
+def make_entry(item: Item, row: OriginRow | None, chunk: ChunkFn) -> Entry | None:
+    """What to write for one item (``row``: what the manifest holds for it); ``None`` when
+    nothing changed since the last run."""
     if item.remove:
         return Entry(item.key, item.kind, item.grp, "removed", remove=True)
-    row = library.manifest.origin(item.key)
     if item.docs is not None:
         docs = list({d.doc_id: d for d in item.docs}.values())  # an id once per origin
         digest = content_hash(*(f"{d.doc_id}\0{d.content_hash}" for d in docs))

@@ -60,9 +60,9 @@ def test_add_search_and_incremental_reindex(tmp_path: Path, library: Library) ->
         files["letter"])
     assert library.search("glacier", k=5)[0].title == "Hiking trip"
 
-    # Nothing changed: nothing is read or embedded again.
+    # Nothing changed: nothing is read or embedded again (overlapping paths count once).
     ids_before = library.manifest.all_chunk_ids()
-    again = library.add_job([tmp_path / "docs"]).execute()
+    again = library.add_job([tmp_path / "docs", tmp_path / "docs" / "notes.txt"]).execute()
     assert (again.indexed, again.unchanged) == (0, 5)
     # Touched but identical: only the signature is updated, same chunks.
     os.utime(files["notes"], ns=(time.time_ns(), time.time_ns() + 10**9))
@@ -240,7 +240,8 @@ def test_folder_watcher_indexes_changes(tmp_path: Path, library: Library) -> Non
         note = folder / "idea.md"
         note.write_text("# Idea\n\nA bicycle rack shaped like a fish.\n")
         (folder / "ignored.bin").write_bytes(b"\0\1")
-        wait_for(lambda: library.manifest.origin(str(note)) is not None, "index a new file")
+        wait_for(lambda: getattr(library.manifest.origin(str(note)), "status", "") == "indexed",
+                 "index a new file")
         assert library.search("fish bicycle rack", k=1)[0].source == str(note)
         note.unlink()
         wait_for(lambda: library.manifest.origin(str(note)) is None, "drop a deleted file")
