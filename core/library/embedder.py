@@ -136,7 +136,7 @@ class Embedder:
         threads = threads or os.cpu_count() or 1
         # onnxruntime's graph optimisation takes seconds at every start; the optimised graph
         # is saved once per onnxruntime version beside the export and loaded as is.
-        optimized = path.with_name(f"{path.stem}.ort{ort.__version__}.optimized.onnx")
+        optimized = path.with_name(f"{path.stem}.ort{ort.__version__}.extended.onnx")
         if not optimized.is_file():
             with _file_lock(optimized.with_suffix(".lock")):
                 if not optimized.is_file():
@@ -153,7 +153,9 @@ class Embedder:
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         if optimize_into is not None:
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            # EXTENDED, not ALL: the saved graph stays portable across CPUs (ALL may add
+            # layout transforms for this machine), and BERT gains nothing from the rest.
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
             options.optimized_model_filepath = str(optimize_into)
         else:
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
