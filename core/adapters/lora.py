@@ -54,14 +54,16 @@ class LoraWeights:
 
 def write_peft(weights: LoraWeights, folder: Path, base_model: str) -> None:
     """Write ``adapter_config.json`` + ``adapter_model.safetensors`` (loadable by peft)."""
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
 
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {}
     for name, (a, b) in sorted(weights.modules.items()):
         tensors[f"{_PEFT_PREFIX}{name}.lora_A.weight"] = np.ascontiguousarray(a, dtype=np.float32)
         tensors[f"{_PEFT_PREFIX}{name}.lora_B.weight"] = np.ascontiguousarray(b, dtype=np.float32)
-    save_file(tensors, str(folder / PEFT_WEIGHTS))
+    # Serialised in memory and written by Python, so a full disk is an OSError with its errno
+    # (safetensors' own writer reports it as a SafetensorError with only a message).
+    (folder / PEFT_WEIGHTS).write_bytes(save(tensors))
     config = {
         "peft_type": "LORA",
         "task_type": "CAUSAL_LM",

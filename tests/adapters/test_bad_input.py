@@ -54,7 +54,7 @@ def test_unsupported_architecture_is_named(tmp_path, home, profile, commit_examp
     from core.models import ModelRegistry
 
     model = _fake_model(tmp_path, ModelRegistry(home))
-    with pytest.raises(UnsupportedArchitecture, match=r"'rwkv6'.*cannot load it from GGUF"):
+    with pytest.raises(UnsupportedArchitecture, match=r"'rwkv6'.*cannot load from GGUF"):
         TrainJob(profile, model, commit_examples, FAST).prepare()  # type: ignore[arg-type]
     lamp = str(DATA / "commit_subject" / "sample_questions.json")
     assert (

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from core.adapters.job import TrainJob
-from core.adapters.lora import read_peft
 from core.adapters.store import AdapterStore
 from core.adapters.verify import verify_adapter
 from core.cli import main

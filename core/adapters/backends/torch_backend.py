@@ -9,6 +9,7 @@ report progress in Inkwell's terms.
 from __future__ import annotations
 
 import contextlib
+import io
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -137,17 +138,19 @@ class TorchBackend(Backend):
         losses: list[float] = list(state["losses"])
 
         def checkpoint(step: int) -> None:
+            buffer = io.BytesIO()  # written by Python, so a full disk is an OSError with errno
+            torch.save(
+                {
+                    "step": step,
+                    "losses": losses,
+                    "val_loss_base": state["val_loss_base"],
+                    "lora": {n: p.detach().cpu() for n, p in params.items()},
+                    "optimizer": optimizer.state_dict(),
+                },
+                buffer,
+            )
             with checkpoint_file(ckpt) as tmp:
-                torch.save(
-                    {
-                        "step": step,
-                        "losses": losses,
-                        "val_loss_base": state["val_loss_base"],
-                        "lora": {n: p.detach().cpu() for n, p in params.items()},
-                        "optimizer": optimizer.state_dict(),
-                    },
-                    tmp,
-                )
+                tmp.write_bytes(buffer.getvalue())
 
         self.model.train()
         t0, seen = time.monotonic(), 0
