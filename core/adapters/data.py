@@ -47,7 +47,10 @@ class Example:
     """One input -> output pair.  The prompt is ``prefix + content + suffix``.
 
     Only ``content`` (the user's text) is shortened to fit ``max_len``: the
-    instruction and the target are kept whole.
+    instruction and the target are kept whole.  The prompt is one user turn,
+    which tokenization wraps in the model's chat template; ``rendered=True``
+    says prefix and suffix already hold the template (a caller that splits its
+    own final inference prompt around the input, like the writer).
     """
 
     prefix: str
@@ -57,6 +60,7 @@ class Example:
     date: str | None = None
     content_hash: str = ""
     suffix: str = _DEFAULT_SUFFIX
+    rendered: bool = False
 
     @property
     def prompt(self) -> str:

@@ -67,9 +67,9 @@ class Vocab:
             return prompt
         return str(self._formatter(messages=[{"role": "user", "content": prompt}]).prompt)
 
-    def prompt_ids(self, prompt: str) -> list[int]:
+    def prompt_ids(self, prompt: str, rendered: bool = False) -> list[int]:
         """Tokens of a rendered prompt exactly as ``ModelRuntime.next_token_logits`` makes them."""
-        return self.tokenize(self.render(prompt), bos=True, special=True)
+        return self.tokenize(prompt if rendered else self.render(prompt), bos=True, special=True)
 
     def encode(self, example: Example, max_len: int) -> Encoded:
         """Prompt tokens + target tokens + EOS, cutting the user's content to fit ``max_len``.
@@ -79,12 +79,12 @@ class Vocab:
         """
         target = [*self.tokenize(example.target)[: max(1, max_len // 2) - 1], self.eos]
         content = example.content
-        prompt = self.prompt_ids(example.prefix + content + example.suffix)
+        prompt = self.prompt_ids(example.prefix + content + example.suffix, example.rendered)
         while len(prompt) + len(target) > max_len and content:
             content_ids = self.tokenize(content)
             overflow = len(prompt) + len(target) - max_len
             content = self.detokenize(content_ids[: max(0, len(content_ids) - overflow - 1)])
-            prompt = self.prompt_ids(example.prefix + content + example.suffix)
+            prompt = self.prompt_ids(example.prefix + content + example.suffix, example.rendered)
         ids = (prompt + target)[-max_len:]
         return Encoded(tuple(ids), max(0, len(ids) - len(target)))
 

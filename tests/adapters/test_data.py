@@ -119,3 +119,16 @@ def test_encoding_masks_the_prompt_and_cuts_only_the_content(smollm2, commit_exa
         example.prefix in prompt and "<|im_start|>assistant" in prompt
     )  # chat template kept whole
     assert example.content[:20] in prompt and example.content not in prompt  # content was cut
+
+
+def test_prerendered_prompts_are_not_templated_twice(smollm2, commit_examples):
+    from dataclasses import replace
+
+    from core.adapters.tokens import vocab_for
+
+    vocab = vocab_for(smollm2)
+    plain = commit_examples[0]
+    marker = "\x00"
+    before, after = vocab.render(plain.prefix + marker + plain.suffix).split(marker)
+    rendered = replace(plain, prefix=before, suffix=after, rendered=True)
+    assert vocab.encode(rendered, 512) == vocab.encode(plain, 512)
