@@ -200,6 +200,7 @@ class Writer:
                         doc.date,
                         doc.content_hash,
                         suffix,
+                        rendered=True,  # prefix and suffix already hold the chat template
                     )
                 )
         return out
