@@ -57,7 +57,8 @@ class MlxBackend(Backend):
 
     @classmethod
     def available(cls) -> bool:
-        return importlib.util.find_spec("mlx_lm") is not None
+        # mlx-lm pulls in mlx only on macOS; Linux needs the separate ``mlx[cpu]`` wheel.
+        return all(importlib.util.find_spec(m) is not None for m in ("mlx", "mlx_lm"))
 
     def __init__(self) -> None:
         self.model: Any = None
