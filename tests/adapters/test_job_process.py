@@ -48,6 +48,7 @@ def test_cancel_keeps_a_checkpoint_and_the_next_run_resumes(profile, smollm2, co
     assert not again.inner.job_dir.exists()
 
 
+@pytest.mark.slow  # three trainings; the default run covers the child process through cancel
 def test_killed_worker_leaves_nothing_listed_and_resumes_to_the_same_adapter(
     profile, smollm2, commit_examples, tmp_path
 ):
