@@ -127,10 +127,10 @@ class MlxBackend(Backend):
         losses: list[float] = list(meta["losses"])
 
         def checkpoint(step: int) -> None:
-            arrays: dict[str, Any] = {
-                f"p:{k}": np.array(v) for k, v in tree_flatten(self.model.trainable_parameters())
-            }
-            arrays.update({f"o:{k}": np.array(v) for k, v in tree_flatten(optimizer.state)})
+            params: Any = tree_flatten(self.model.trainable_parameters())
+            state: Any = tree_flatten(optimizer.state)
+            arrays: dict[str, Any] = {f"p:{k}": np.array(v) for k, v in params}
+            arrays.update({f"o:{k}": np.array(v) for k, v in state})
             meta.update(step=step, losses=losses)
             with checkpoint_file(ckpt) as tmp, open(tmp, "wb") as fh:
                 np.savez(fh, meta=np.array(json.dumps(meta)), **arrays)
