@@ -57,8 +57,6 @@ class SettingsPanel(QWidget):
         self.workers = workers
         layout = panel_layout(self, "Settings", "Saved as you change them. The command line "
                               "(inkwell) uses the same settings.")
-        app = session.app_settings()
-        prof = session.profile_settings()
 
         self.model = QComboBox()
         self.model.setAccessibleName("Model")
@@ -75,30 +73,25 @@ class SettingsPanel(QWidget):
         self.retriever.setAccessibleName("Retriever")
         for key, label in RETRIEVERS.items():
             self.retriever.addItem(label, key)
-        self.retriever.setCurrentIndex(max(0, self.retriever.findData(prof.retriever)))
         self.k = QSpinBox()
         self.k.setAccessibleName("Retrieved items")
         self.k.setRange(0, 20)
-        self.k.setValue(prof.k)
         self.k.setToolTip("How many items of your library RAG puts into the prompt")
 
         self.max_tokens = QSpinBox()
         self.max_tokens.setAccessibleName("Longest answer in tokens")
         self.max_tokens.setRange(8, 2048)
         self.max_tokens.setSingleStep(16)
-        self.max_tokens.setValue(app.max_tokens)
         self.temperature = QDoubleSpinBox()
         self.temperature.setAccessibleName("Temperature")
         self.temperature.setRange(0.0, 2.0)
         self.temperature.setSingleStep(0.1)
-        self.temperature.setValue(app.temperature)
         self.temperature.setToolTip("0 always gives the most likely answer; higher is more varied")
 
         self.theme = QComboBox()
         self.theme.setAccessibleName("Theme")
         for key, label in THEMES.items():
             self.theme.addItem(label, key)
-        self.theme.setCurrentIndex(max(0, self.theme.findData(app.theme)))
 
         layout.addWidget(form_box("Model", [("Writing model", model_row)]))
         layout.addWidget(form_box(f"Retrieval (profile “{session.profile.name}”)", [
@@ -115,6 +108,22 @@ class SettingsPanel(QWidget):
         self.max_tokens.valueChanged.connect(self._save_app)
         self.temperature.valueChanged.connect(self._save_app)
         self.theme.currentIndexChanged.connect(self._theme_chosen)
+        self._show_values()
+
+    def _show_values(self) -> None:
+        """Show the saved values (the CLI may have changed them) without saving them back."""
+        app = self.session.app_settings()
+        prof = self.session.profile_settings()
+        fields = (self.retriever, self.k, self.max_tokens, self.temperature, self.theme)
+        for field in fields:
+            field.blockSignals(True)
+        self.retriever.setCurrentIndex(max(0, self.retriever.findData(prof.retriever)))
+        self.k.setValue(prof.k)
+        self.max_tokens.setValue(app.max_tokens)
+        self.temperature.setValue(app.temperature)
+        self.theme.setCurrentIndex(max(0, self.theme.findData(app.theme)))
+        for field in fields:
+            field.blockSignals(False)
 
     def refresh(self) -> None:
         """List the models off the GUI thread, when the panel is shown.
@@ -122,6 +131,7 @@ class SettingsPanel(QWidget):
         Listing hashes each model file once per data dir (and assembles the
         bundled Gemma on first use): seconds of work no other panel should wait for.
         """
+        self._show_values()
         self.model.setEnabled(False)
         worker = Worker(lambda _w: list_models(self.session))
         worker.signals.result.connect(self._show_models)

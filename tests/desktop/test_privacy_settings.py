@@ -64,6 +64,17 @@ def test_settings_are_saved_where_the_cli_reads_them(window, session, qapp, qtbo
         apply_theme(qapp, "light")
 
 
+def test_settings_changed_elsewhere_are_shown(window, session):
+    panel = window.show_panel("Settings")
+    settings = session.app_settings()
+    settings.max_tokens = 200  # as `inkwell` would, while the window is open
+    settings.save(session.home)
+    window.show_panel("Write")
+    window.show_panel("Settings")
+    assert panel.max_tokens.value() == 200
+    assert AppSettings.load(session.home).max_tokens == 200
+
+
 def test_a_bad_model_file_is_a_readable_error(window, tmp_path, qtbot):
     bad = tmp_path / "notes.gguf"
     bad.write_text("not a model")

@@ -67,6 +67,8 @@ def test_screenshots(window, session, letters, qapp, qtbot, wait_idle):
             if theme == "dark" and name != "Write":
                 continue
             window.show_panel(name)
+            if name == "Settings":
+                qtbot.waitUntil(lambda: window.settings.model.count() > 0, timeout=120_000)
             qapp.processEvents()
             suffix = "" if theme == "light" else "-dark"
             path = SHOTS / f"{name.lower()}{suffix}.png"
