@@ -136,15 +136,11 @@ def main() -> int:
         print(json.dumps(_train(args.one, questions, args.items, args.steps)))
         return 0
 
-    from core.models import GEMMA, SMOLLM2
-
-    load_before = os.getloadavg()
-    t0 = time.time()
-    probes = [_child(args, m, args.probe_steps) for m in (SMOLLM2, GEMMA)]
-    full = _child(args, SMOLLM2, None)
     import torch
 
-    result = {
+    from core.models import GEMMA, SMOLLM2
+
+    result: dict[str, Any] = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": {
             "cpus": os.cpu_count(),
@@ -153,14 +149,23 @@ def main() -> int:
             "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(),
         },
-        "load_average_before": [round(x, 2) for x in load_before],
-        "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        "probes": probes,
-        "full_adapter_smollm2": full,
-        "total_s": round(time.time() - t0, 1),
+        "load_average_before": [round(x, 2) for x in os.getloadavg()],
+        "probes": [],
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    t0 = time.time()
+
+    def save() -> None:  # after every run, so a run cut short still leaves its numbers
+        result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+        result["total_s"] = round(time.time() - t0, 1)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+    for model in (SMOLLM2, GEMMA):
+        result["probes"].append(_child(args, model, args.probe_steps))
+        save()
+    result["full_adapter_smollm2"] = full = _child(args, SMOLLM2, None)
+    save()
+    probes = result["probes"]
     for p in probes:
         print(
             f"{p['model']:24} {p['s_per_step']:6.2f} s/step  {p['examples_per_s']:5.2f} ex/s  "
