@@ -130,45 +130,57 @@ _BUNDLED = {
 
 
 class ModelRegistry:
-    """Lists and resolves models.  Metadata and hashes are cached in ``models/registry.json``."""
+    """Lists and resolves models.
+
+    The models a user added are configuration (``models/registry.json``); what
+    is read from a model file (architecture, context, SHA-256) is a derived
+    cache in ``cache/model-metadata.json``, keyed by path, size and mtime, since
+    parsing a GGUF's metadata and hashing it take seconds.
+    """
 
     def __init__(self, home: Home) -> None:
         self.home = home.ensure()
         self._file = home.models_dir / "registry.json"
+        self._metadata_file = home.cache_dir / "model-metadata.json"
 
     def _load(self) -> dict[str, Any]:
         data = read_json(self._file, default=None) or {}
         data.setdefault("added", {})
-        data.setdefault("cache", {})
         return data
 
-    def _describe(self, name: str, path: Path, source: str, description: str) -> ModelInfo:
-        data = self._load()
+    def _metadata(self, path: Path) -> dict[str, Any]:
+        cache = read_json(self._metadata_file, default=None) or {}
         st = path.stat()
         key = str(path)
-        cached = data["cache"].get(key)
-        if not cached or cached.get("size") != st.st_size or cached.get("mtime") != st.st_mtime:
-            header = read_gguf_header(path)
-            if header.file_type == "adapter":
-                raise BadModelFile(f"{path}: this is a LoRA adapter, not a model")
-            cached = {
-                "size": st.st_size,
-                "mtime": st.st_mtime,
-                "sha256": sha256_file(path),
-                "architecture": header.architecture,
-                "context_length": header.context_length,
-                "chat_template": bool(header.chat_template),
-            }
-            data["cache"][key] = cached
-            atomic_write_json(self._file, data)
+        cached = cache.get(key)
+        if cached and cached.get("size") == st.st_size and cached.get("mtime") == st.st_mtime:
+            return dict(cached)
+        header = read_gguf_header(path)
+        if header.file_type == "adapter":
+            raise BadModelFile(f"{path}: this is a LoRA adapter, not a model")
+        cached = {
+            "size": st.st_size,
+            "mtime": st.st_mtime,
+            "sha256": sha256_file(path),
+            "architecture": header.architecture,
+            "context_length": header.context_length,
+            "chat_template": bool(header.chat_template),
+        }
+        cache = read_json(self._metadata_file, default=None) or {}  # another process may have added
+        cache[key] = cached
+        atomic_write_json(self._metadata_file, cache)
+        return cached
+
+    def _describe(self, name: str, path: Path, source: str, description: str) -> ModelInfo:
+        meta = self._metadata(path)
         return ModelInfo(
             name=name,
             path=path,
-            architecture=cached["architecture"],
-            context_length=cached["context_length"],
-            chat_template=cached["chat_template"],
-            size=cached["size"],
-            sha256=cached["sha256"],
+            architecture=meta["architecture"],
+            context_length=meta["context_length"],
+            chat_template=meta["chat_template"],
+            size=meta["size"],
+            sha256=meta["sha256"],
             source=source,
             description=description,
         )
@@ -226,6 +238,5 @@ class ModelRegistry:
         data = self._load()
         if name not in data["added"]:
             raise InkwellError(f"{name!r} is not an added model")
-        entry = data["added"].pop(name)
-        data["cache"].pop(entry["path"], None)
+        data["added"].pop(name)
         atomic_write_json(self._file, data)
