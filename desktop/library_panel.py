@@ -34,8 +34,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.adapters.store import AdapterStore
 from core.errors import InkwellError
+from core.forget import forget as forget_everywhere
 from core.jobs import Job, Progress
 from core.library import ForgetReport, IndexReport, LibraryStatus
 from desktop.session import Session
@@ -62,10 +62,7 @@ def forget(session: Session, paths: Sequence[str]) -> tuple[list[ForgetReport], 
 
     Returns the reports and the ids of the adapters now stale.
     """
-    library = session.library()
-    reports = [library.forget(path) for path in paths]
-    stale = AdapterStore(session.profile).mark_stale([d for r in reports for d in r.doc_ids])
-    return reports, stale
+    return forget_everywhere(session.library(), paths)
 
 
 def library_status(session: Session) -> LibraryStatus:

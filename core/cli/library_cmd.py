@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from core.cli.context import Context, print_json
+from core.forget import forget
 from core.jobs import StderrProgress
 from core.library import IndexReport, Library
 from core.library.library import RETRIEVERS
@@ -139,22 +140,12 @@ def cmd_search(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-def mark_adapters_stale(ctx: Context, doc_ids: list[str]) -> list[str] | None:
-    """Adapters trained on forgotten documents; ``None`` where adapters are not built in."""
-    try:
-        from core.adapters.store import AdapterStore
-    except ImportError:
-        return None
-    return list(AdapterStore(ctx.profile).mark_stale(doc_ids))
-
-
 def cmd_forget(args: argparse.Namespace, ctx: Context) -> int:
     lib = Library(ctx.profile)
     try:
-        report = lib.forget(args.path)
+        (report,), stale = forget(lib, [args.path])
     finally:
         lib.close()
-    stale = mark_adapters_stale(ctx, report.doc_ids)
     if args.json:
         print_json({**report.as_dict(), "stale_adapters": stale})
         return 0
@@ -165,6 +156,6 @@ def cmd_forget(args: argparse.Namespace, ctx: Context) -> int:
     if stale:
         print(f"adapters trained on them, now marked stale (retrain with `inkwell adapter "
               f"train`): {', '.join(stale)}")
-    elif stale is not None:
+    else:
         print("no adapter was trained on them")
     return 0
