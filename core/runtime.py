@@ -15,6 +15,7 @@ value entries were computed with the previous adapter.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import os
 import threading
@@ -266,8 +267,15 @@ def get_runtime(
 
 
 def unload_all() -> None:
+    """Free every loaded model (also at exit: llama.cpp objects freed during interpreter
+    shutdown, after their module globals are gone, raise noisy errors in ``__del__``)."""
     with _CACHE_LOCK:
+        for runtime in _CACHE.values():
+            runtime.llama.close()
         _CACHE.clear()
+
+
+atexit.register(unload_all)
 
 
 def stop_sequences(*groups: Sequence[str]) -> tuple[str, ...]:
