@@ -240,6 +240,11 @@ class EvalJob(Job[list[UserResult]]):
     def _train_config(self) -> Any:
         from core.adapters.config import TrainConfig
 
+        # Every user gets an adapter, however little they wrote (proposal authors can have
+        # two older items): that is exactly the cold-start case the comparison is about.
         return TrainConfig(
-            seed=self.config.seed, steps=self.config.train_steps, epochs=self.config.train_epochs
+            seed=self.config.seed,
+            steps=self.config.train_steps,
+            epochs=self.config.train_epochs,
+            min_examples=1,
         )
