@@ -85,7 +85,9 @@ def main() -> int:
             stop=list(p.stop) or None,
             stream=True,
         ):
-            yield chunk["choices"][0]["text"]  # type: ignore[index]
+            text = chunk["choices"][0]["text"]  # type: ignore[index]
+            if text:  # time to the first *visible* text on both sides
+                yield text
 
     samples: dict[str, list[tuple[float, float, int]]] = {"inkwell": [], "raw": []}
     timed(writer.stream(prepared))  # warm-up both (page cache, thread pools)
