@@ -8,7 +8,6 @@ on every machine.  SmolLM2 (135M) is the writing model: the fastest bundled one.
 from __future__ import annotations
 
 import email.message
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -47,10 +46,8 @@ def listed_registry(registry):
 
 @pytest.fixture
 def session(home, profile, listed_registry) -> Iterator[Session]:
-    # The registry caches each model file's hash per data dir; reuse the session's
-    # cache so that no test hashes the bundled models again.
-    cache = listed_registry.home.models_dir / "registry.json"
-    shutil.copy(cache, home.models_dir / "registry.json")
+    # Model metadata and hashes live in the shared cache dir ($INKWELL_CACHE_DIR), which
+    # ``listed_registry`` filled once: no test hashes the bundled models again.
     AppSettings(model=SMOLLM2, max_tokens=16).save(home)
     s = Session(home, profile)
     yield s
