@@ -50,6 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--steps", type=int, help="adapter training steps (default: scaled to the profile)"
     )
     p.add_argument("--epochs", type=float, help="adapter training epochs")
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        help="cap on the scaled training steps per user (default: the app's cap, 60)",
+    )
     p.add_argument("--max-tokens", type=int, default=32)
     p.add_argument(
         "--out", type=Path, help="output folder (default: under the profile's eval folder)"
@@ -78,6 +83,7 @@ def _eval(args: argparse.Namespace, ctx: Context) -> int:
         seed=args.seed,
         train_steps=args.steps,
         train_epochs=args.epochs,
+        train_max_steps=args.max_steps,
     )
     sampling = Sampling(users=args.users, max_queries=args.max_queries, seed=args.seed)
     files = dataset_files(args.data)

@@ -45,6 +45,7 @@ class EvalConfig:
     seed: int = 0
     train_steps: int | None = None  # None: epochs scaled to the profile size
     train_epochs: float | None = None
+    train_max_steps: int | None = None  # cap of the scaled policy (None: TrainConfig's)
 
     def fingerprint(self, model: ModelInfo) -> str:
         """What a cached user result depends on (a change re-runs the users)."""
@@ -247,4 +248,5 @@ class EvalJob(Job[list[UserResult]]):
             steps=self.config.train_steps,
             epochs=self.config.train_epochs,
             min_examples=1,
+            **({"max_steps": self.config.train_max_steps} if self.config.train_max_steps else {}),
         )
