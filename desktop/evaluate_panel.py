@@ -12,8 +12,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
-from core.evaluation.advice import Advice, AdviseJob
-from core.fsutil import read_json
+from core.evaluation.advice import Advice, AdviseJob, load_advice
 from core.writer import METHODS, Method
 from desktop.charts import BarChart
 from desktop.session import Session
@@ -25,12 +24,6 @@ from desktop.write_panel import METHOD_LABELS
 
 def advise_job(session: Session) -> AdviseJob:
     return AdviseJob(session.home, session.profile)
-
-
-def last_advice(session: Session) -> Advice | None:
-    """The advice of the last run (the job keeps it in the profile's eval folder)."""
-    data = read_json(session.profile.eval_dir / "advice.json", default=None)
-    return Advice(**data) if data else None
 
 
 # --- panel -----------------------------------------------------------------------------------
@@ -77,7 +70,7 @@ class EvaluatePanel(QWidget):
 
     def refresh(self) -> None:
         if not self.busy:
-            advice = last_advice(self.session)
+            advice = load_advice(self.session.profile)
             if advice is not None:
                 self.show_advice(advice)
 

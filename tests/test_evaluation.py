@@ -119,3 +119,11 @@ def test_advise_with_too_little_writing_recommends_rag(tmp_path, capsys) -> None
     assert advice["recommended"] == "rag" and advice["scores"] == {}
     assert "too few" in advice["explanation"] and advice["more_needed"] > 0
     assert os.path.exists(home / "profiles" / "default" / "eval" / "advice.json")
+    # The GUI and `advise --last` show the saved advice without measuring again.
+    assert main(["--home", str(home), "advise", "--last", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == advice
+
+
+def test_advise_last_without_advice_says_what_to_run(tmp_path, capsys) -> None:
+    assert main(["--home", str(tmp_path / "home"), "advise", "--last"]) == 2
+    assert "run `inkwell advise`" in capsys.readouterr().err

@@ -67,6 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     a.add_argument("--model", help="model name (default: the default model)")
     a.add_argument("--json", action="store_true")
+    a.add_argument(
+        "--last", action="store_true", help="show the last saved advice instead of measuring again"
+    )
     a.set_defaults(handler=_advise)
 
 
@@ -115,12 +118,20 @@ def _eval(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _advise(args: argparse.Namespace, ctx: Context) -> int:
-    from core.evaluation.advice import AdviseJob
+    from core.evaluation.advice import AdviseJob, load_advice
 
-    model = ModelRegistry(ctx.home).get(args.model or AppSettings.load(ctx.home).model)
-    job = AdviseJob(ctx.home, ctx.profile.ensure(), model)
-    job.on_progress(StderrProgress("advise"))
-    advice = job.execute()
+    if args.last:
+        saved = load_advice(ctx.profile)
+        if saved is None:
+            raise InkwellError(
+                f"profile {ctx.profile.name!r} has no advice yet: run `inkwell advise`"
+            )
+        advice = saved
+    else:
+        model = ModelRegistry(ctx.home).get(args.model or AppSettings.load(ctx.home).model)
+        job = AdviseJob(ctx.home, ctx.profile.ensure(), model)
+        job.on_progress(StderrProgress("advise"))
+        advice = job.execute()
     if args.json:
         print_json(advice.to_json())
         return 0

@@ -12,12 +12,13 @@ training and already helps, an adapter needs more of the user's writing.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from core.evaluation.cases import case_from_library
 from core.evaluation.report import summarize
 from core.evaluation.runner import EvalConfig, EvalJob
-from core.fsutil import atomic_write_json
+from core.fsutil import atomic_write_json, read_json
 from core.jobs import Job
 from core.models import ModelInfo, ModelRegistry
 from core.paths import Home, ProfilePaths
@@ -44,6 +45,16 @@ class Advice:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def advice_file(profile: ProfilePaths) -> Path:
+    return profile.eval_dir / "advice.json"
+
+
+def load_advice(profile: ProfilePaths) -> Advice | None:
+    """The last saved advice, so the GUI and ``advise --last`` show it without re-running."""
+    data = read_json(advice_file(profile), default=None)
+    return Advice(**data) if data else None
 
 
 class AdviseJob(Job[Advice]):
@@ -120,7 +131,7 @@ class AdviseJob(Job[Advice]):
         return self._save(advice)
 
     def _save(self, advice: Advice) -> Advice:
-        atomic_write_json(self.profile.ensure().eval_dir / "advice.json", advice.to_json())
+        atomic_write_json(advice_file(self.profile.ensure()), advice.to_json())
         settings = ProfileSettings.load(self.profile)
         settings.recommended_method = advice.recommended
         settings.save(self.profile)
