@@ -13,7 +13,6 @@ an interrupted training can be resumed after a restart.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signa
 
 from core.adapters.config import TrainConfig
 from core.adapters.data import examples_from_documents
-from core.adapters.job import REQUEST, TrainJob
+from core.adapters.job import REQUEST, TrainJob, worker_command
 from core.adapters.store import AdapterRecord
 from core.fsutil import atomic_write_json
 from core.jobs import Progress
@@ -90,12 +89,9 @@ class TrainingProcess(QObject):
     def start(self, request: Path) -> None:
         self._outcome = {}
         self._cancelling = False
-        self._proc.start(sys.executable, [
-            "-m", "core.adapters.worker",
-            "--home", str(self.session.home.root),
-            "--profile", self.session.profile.name,
-            "--request", str(request),
-        ])
+        program, *arguments = worker_command(
+            self.session.home.root, self.session.profile.name, request)
+        self._proc.start(program, arguments)
 
     def cancel(self) -> None:
         """Ask the worker to checkpoint and stop; kill it if it does not within the grace."""

@@ -4,7 +4,8 @@ The evaluation trains one adapter per benchmark user in its own process with
 :class:`TrainJob`, which reuses the loaded base between users and returns at
 once when an adapter with the same data, settings and base already exists.
 The CLI and the GUI use :class:`TrainProcessJob` / :func:`run_training_subprocess`:
-the same job in ``python -m core.adapters.worker``, so cancel is real (the
+the same job in a child process (:func:`worker_command`: ``python -m
+core.adapters.worker``, or a frozen app's own executable), so cancel is real (the
 worker checkpoints and exits), a crash cannot take the app down, and progress
 arrives as JSON lines.
 
@@ -43,9 +44,16 @@ from core.jobs import Job, Progress
 from core.models import ModelInfo
 from core.paths import ProfilePaths
 
-__all__ = ["TrainConfig", "TrainJob", "TrainProcessJob", "run_training_subprocess"]
+__all__ = [
+    "TrainConfig",
+    "TrainJob",
+    "TrainProcessJob",
+    "run_training_subprocess",
+    "worker_command",
+]
 
 REQUEST = "request.json"
+TRAIN_WORKER_FLAG = "--train-worker"  # a frozen app's executable runs the worker with it
 _CANCEL_GRACE_S = 30.0  # then the worker is killed; its last checkpoint still resumes
 
 
@@ -185,6 +193,20 @@ def _reader(stream: IO[str], lines: queue.Queue[str | None]) -> None:
     lines.put(None)
 
 
+def worker_command(home: Path, profile: str, request: Path) -> list[str]:
+    """The training child's command line, for the CLI and the desktop alike.
+
+    From a source install it is ``python -m core.adapters.worker``; a frozen
+    (PyInstaller) app has no ``python``, so it runs its own executable with
+    ``--train-worker``, which the app's entry point hands to the worker first thing.
+    """
+    if getattr(sys, "frozen", False):
+        program = [sys.executable, TRAIN_WORKER_FLAG]
+    else:
+        program = [sys.executable, "-m", "core.adapters.worker"]
+    return [*program, "--home", str(home), "--profile", profile, "--request", str(request)]
+
+
 class TrainProcessJob(Job[AdapterRecord]):
     """:class:`TrainJob` run by ``python -m core.adapters.worker``; same arguments.
 
@@ -222,17 +244,7 @@ class TrainProcessJob(Job[AdapterRecord]):
                 "examples": [e.to_json() for e in job.examples],
             },
         )
-        cmd = [
-            sys.executable,
-            "-m",
-            "core.adapters.worker",
-            "--home",
-            str(job.profile.home.root),
-            "--profile",
-            job.profile.name,
-            "--request",
-            str(request),
-        ]
+        cmd = worker_command(job.profile.home.root, job.profile.name, request)
         env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
         # Its own session: a Ctrl-C in the terminal reaches the CLI, which then cancels cleanly.
         self.process = proc = subprocess.Popen(
