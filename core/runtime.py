@@ -65,6 +65,43 @@ def default_threads() -> int:
     return max(1, (cores or 1) - 1)
 
 
+_backends_lock = threading.Lock()
+_backends_ready = False
+
+
+def ensure_llama_backends() -> None:
+    """Make sure llama.cpp has its compute backends before a model is loaded.
+
+    A llama.cpp built the usual way (pip's source build) links its CPU backend
+    in.  The installers' build (``packaging/build-llama.sh``) instead has one CPU
+    backend per instruction-set level (``libggml-cpu-haswell``, ``-skylakex``,
+    ...) as separate libraries, so one bundle runs on any x86-64 (or ARM) CPU at
+    the best speed that CPU allows; ggml picks the best one when asked to load
+    them, which llama-cpp-python never does.  Without this a model fails to load
+    with "no backends are loaded".
+    """
+    global _backends_ready
+    with _backends_lock:
+        if _backends_ready:
+            return
+        import llama_cpp
+        from llama_cpp._ggml import libggml
+
+        count = libggml.ggml_backend_reg_count
+        count.argtypes, count.restype = [], ctypes.c_size_t
+        if count() == 0:
+            lib_dir = Path(llama_cpp.__file__).resolve().parent / "lib"
+            load = libggml.ggml_backend_load_all_from_path
+            load.argtypes, load.restype = [ctypes.c_char_p], None
+            load(os.fsencode(lib_dir))
+            if count() == 0:
+                raise InkwellError(
+                    f"{lib_dir}: llama.cpp found no compute backend for this CPU there "
+                    "(libggml-cpu-*); reinstall Inkwell"
+                )
+        _backends_ready = True
+
+
 class ModelRuntime:
     """A loaded model.  Generation is serialised by a lock: llama.cpp contexts are not reentrant."""
 
@@ -77,6 +114,7 @@ class ModelRuntime:
     ) -> None:
         import llama_cpp
 
+        ensure_llama_backends()
         self.model = model
         self.lock = threading.RLock()
         n_ctx = min(n_ctx, model.context_length) if model.context_length else n_ctx

@@ -35,6 +35,9 @@ class Vocab:
     def __init__(self, model: ModelInfo) -> None:
         import llama_cpp
 
+        from core.runtime import ensure_llama_backends
+
+        ensure_llama_backends()
         self.llama: Any = llama_cpp.Llama(
             model_path=str(model.path), vocab_only=True, verbose=False
         )
