@@ -151,8 +151,9 @@ class MainWindow(QMainWindow):
         self.session.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self.workers.busy or self.adapter.busy:
-            self.statusBar().showMessage("Stopping the running jobs…")
+        # Jobs stop at their next safe point (a training step takes seconds): the window
+        # goes away at once instead of looking frozen while they do.
+        self.hide()
         self.shutdown()
         event.accept()
 
