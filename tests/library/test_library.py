@@ -59,6 +59,9 @@ def test_add_search_and_incremental_reindex(tmp_path: Path, library: Library) ->
     assert library.search("violin teacher", k=1, retriever="dense")[0].source == str(
         files["letter"])
     assert library.search("glacier", k=5)[0].title == "Hiking trip"
+    # More wanted than stored: every chunk, once, best first.
+    everything = library.search("garden", k=1000, retriever="dense")
+    assert len(everything) == library.manifest.chunk_count()
 
     # Nothing changed: nothing is read or embedded again (overlapping paths count once).
     ids_before = library.manifest.all_chunk_ids()
@@ -248,3 +251,8 @@ def test_folder_watcher_indexes_changes(tmp_path: Path, library: Library) -> Non
     finally:
         watcher.stop()
     assert [r.indexed for r in reports][:1] == [1] and reports[-1].removed == 1
+
+
+def test_search_an_empty_library(library: Library) -> None:
+    for retriever in ("bm25", "dense", "hybrid"):
+        assert library.search("anything at all", k=5, retriever=retriever) == []
