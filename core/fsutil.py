@@ -23,10 +23,22 @@ PRIVATE_FILE_MODE = 0o600
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) readable only by the user."""
+    """Create ``path`` (and parents) readable only by the user.
+
+    Every folder this creates is made private, not only the last one:
+    ``mkdir(parents=True)`` gives the parents it creates the umask's mode (often
+    0755), which left e.g. an evaluation run's folder world-readable.  Folders
+    that already existed keep their mode, except ``path`` itself.
+    """
+    missing = []
+    for p in (path, *path.parents):
+        if p.exists():
+            break
+        missing.append(p)
     path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
     if os.name == "posix":
-        os.chmod(path, PRIVATE_DIR_MODE)
+        for p in (path, *missing):
+            os.chmod(p, PRIVATE_DIR_MODE)
     return path
 
 

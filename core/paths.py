@@ -16,7 +16,8 @@ at home, so each profile has its own library, adapters and evaluation results.
       profiles/<name>/
         library/               Chroma store, manifest, BM25 index
         adapters/              one folder per trained or imported adapter
-        eval/                  evaluation runs and advice
+        eval/                  evaluation runs; advice.json (scores only) and advice/
+                               (the advice's evaluation of the user's own writing)
         training/              in-progress training jobs (checkpoints)
 """
 
@@ -30,7 +31,7 @@ from pathlib import Path
 import platformdirs
 
 from core.errors import InkwellError
-from core.fsutil import ensure_private_dir
+from core.fsutil import ensure_private_dir, repair_private_permissions
 
 APP_NAME = "Inkwell"
 DEFAULT_PROFILE = "default"
@@ -66,6 +67,27 @@ class Home:
     def ensure(self) -> Home:
         for d in (self.root, self.models_dir, self.cache_dir, self.logs_dir, self.profiles_dir):
             ensure_private_dir(d)
+        return self
+
+    def open(self) -> Home:
+        """Start-up of every entry point (``inkwell``, ``inkwell-desktop``): a private data dir.
+
+        * the process umask becomes 077, so every file and folder created from now on
+          is private — including those written by libraries that do not ask for a
+          mode (Chroma's SQLite and HNSW segments, bm25s, torch checkpoints) and by
+          child processes (the training worker inherits it);
+        * everything already under the data dir that others could read (a backup
+          restored with other modes, files of an older version) is repaired to
+          0700/0600.
+
+        Only the data dir is repaired: a ``$INKWELL_CACHE_DIR`` outside it (the test
+        suite shares one) holds derived, non-personal files and is another
+        owner's folder, so it is left as it is; new files in it are still private.
+        """
+        if os.name == "posix":
+            os.umask(0o077)
+        self.ensure()
+        repair_private_permissions(self.root)
         return self
 
     @property
@@ -124,6 +146,11 @@ class ProfilePaths:
     @property
     def training_dir(self) -> Path:
         return self.root / "training"
+
+    @property
+    def advice_dir(self) -> Path:
+        """``inkwell advise``'s evaluation of the user's own writing (held-out text, answers)."""
+        return self.eval_dir / "advice"
 
     @property
     def settings_file(self) -> Path:

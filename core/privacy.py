@@ -86,7 +86,8 @@ class _Guard:
             log_file = self.log_file
         if log_file is not None:
             try:
-                with open(log_file, "a", encoding="utf-8") as fh:
+                # 0600 like every other file of the data dir, whatever the umask
+                with open(log_file, "a", encoding="utf-8", opener=_private_opener) as fh:
                     fh.write(
                         f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.localtime(attempt.when))}"
                         f"\t{attempt.event}\t{attempt.address}\n"
@@ -100,6 +101,10 @@ class _Guard:
 
 
 _GUARD = _Guard()
+
+
+def _private_opener(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)
 
 
 def install_network_guard(log_file: Path | None = None) -> None:

@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName("Inkwell")
     app.setDesktopFileName("inkwell")
     try:
-        home = Home.resolve(args.home).ensure()
+        home = Home.resolve(args.home).open()  # private data dir: umask 077, modes repaired
         install_network_guard(log_file=home.logs_dir / "network-guard.log")
         session = Session(home, home.profile(args.profile).ensure())
     except InkwellError as exc:

@@ -20,7 +20,7 @@ class Context:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Context:
-        home = Home.resolve(args.home).ensure()
+        home = Home.resolve(args.home).open()  # private data dir: umask 077, modes repaired
         install_network_guard(log_file=home.logs_dir / "network-guard.log")
         return cls(home=home, profile=home.profile(args.profile))
 

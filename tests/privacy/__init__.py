@@ -1,0 +1,1 @@
+"""Proofs of the privacy promise: zero egress, forgotten means gone, private files."""
