@@ -55,15 +55,26 @@ def sample(paragraphs: list[Paragraph], n: int, seed: int = 0) -> list[Paragraph
     return random.Random(seed).sample(paragraphs, n)
 
 
-def synthetic_variants(paragraphs: list[Paragraph], n: int, seed: int = 0) -> list[str]:
+Splice = tuple[int, int] | None  # (first-half paragraph, second-half paragraph), None: real
+
+
+def synthetic_variants_with_sources(
+    paragraphs: list[Paragraph], n: int, seed: int = 0
+) -> list[tuple[str, Splice]]:
     """``n`` texts: the real paragraphs, then splices of two real ones (first half of one,
-    second half of another) when more texts are needed than the data holds."""
+    second half of another) when more texts are needed than the data holds; each with
+    the indices of the paragraphs it was spliced from."""
     rng = random.Random(seed)
-    texts = [p.text for p in paragraphs][:n]
-    while len(texts) < n:
-        a, b = rng.choice(paragraphs).text.split(), rng.choice(paragraphs).text.split()
-        texts.append(" ".join(a[: len(a) // 2] + b[len(b) // 2:]))
-    return texts
+    out: list[tuple[str, Splice]] = [(p.text, None) for p in paragraphs[:n]]
+    while len(out) < n:
+        i, j = rng.randrange(len(paragraphs)), rng.randrange(len(paragraphs))
+        a, b = paragraphs[i].text.split(), paragraphs[j].text.split()
+        out.append((" ".join(a[: len(a) // 2] + b[len(b) // 2:]), (i, j)))
+    return out
+
+
+def synthetic_variants(paragraphs: list[Paragraph], n: int, seed: int = 0) -> list[str]:
+    return [text for text, _ in synthetic_variants_with_sources(paragraphs, n, seed)]
 
 
 def write_result(path: Path, result: dict[str, object]) -> None:
