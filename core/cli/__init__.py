@@ -17,7 +17,15 @@ from core.privacy import install_network_guard
 
 def build_parser() -> argparse.ArgumentParser:
     from core import __version__
-    from core.cli import adapter_cmd, doctor_cmd, eval_cmd, library_cmd, models_cmd, write_cmd
+    from core.cli import (
+        adapter_cmd,
+        doctor_cmd,
+        eval_cmd,
+        library_cmd,
+        models_cmd,
+        selftest_cmd,
+        write_cmd,
+    )
 
     parser = argparse.ArgumentParser(
         prog="inkwell",
@@ -27,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--home", help="data directory (default: $INKWELL_HOME or the OS's)")
     parser.add_argument("--profile", default="default", help="profile (voice) to use")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (models_cmd, write_cmd, library_cmd, adapter_cmd, eval_cmd, doctor_cmd):
+    for module in (
+        models_cmd, write_cmd, library_cmd, adapter_cmd, eval_cmd, doctor_cmd, selftest_cmd
+    ):
         module.register(sub)
     return parser
 
@@ -39,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "own_data_dir", False):  # selftest: its own temporary data dir
+        return run_handler(args, None)
     return run_handler(args, Context.from_args(args))
 
 

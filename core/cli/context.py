@@ -30,7 +30,7 @@ def print_json(obj: Any) -> None:
     sys.stdout.write("\n")
 
 
-def run_handler(args: argparse.Namespace, ctx: Context) -> int:
+def run_handler(args: argparse.Namespace, ctx: Context | None) -> int:
     """Call the subcommand's handler; turn user errors into one readable line, not a traceback."""
     try:
         return int(args.handler(args, ctx) or 0)

@@ -1,0 +1,53 @@
+"""``inkwell selftest`` passes from a source install, and the training child's command line
+is right both from source and in a frozen (PyInstaller) app."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from core.adapters.job import TRAIN_WORKER_FLAG, worker_command
+
+
+def test_selftest_passes_and_leaves_no_data_dir(tmp_path: Path) -> None:
+    # The shared test cache (INKWELL_CACHE_DIR) keeps the ONNX export out of this test's time;
+    # training is covered by the adapter tests, so the adapter here is a random LoRA.
+    env = {**os.environ, "TMPDIR": str(tmp_path), "INKWELL_HOME": str(tmp_path / "user-home")}
+    out = subprocess.run(
+        [sys.executable, "-m", "core", "selftest", "--adapter", "apply"],
+        capture_output=True, text=True, timeout=600, env=env,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert sum(line.startswith("ok ") for line in lines) == 7, out.stdout
+    assert "selftest passed" in lines[-1]
+    assert not (tmp_path / "user-home").exists()  # the user's data dir is never touched
+    assert not list(tmp_path.glob("inkwell-selftest-*"))  # the temporary one is removed
+
+
+def test_worker_command_from_source(tmp_path: Path) -> None:
+    cmd = worker_command(tmp_path, "work", tmp_path / "request.json")
+    assert cmd[:3] == [sys.executable, "-m", "core.adapters.worker"]
+    assert cmd[3:] == ["--home", str(tmp_path), "--profile", "work", "--request",
+                       str(tmp_path / "request.json")]
+
+
+def test_worker_command_in_a_frozen_app(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", "/opt/inkwell/inkwell-desktop")
+    cmd = worker_command(tmp_path, "default", tmp_path / "request.json")
+    assert cmd[:2] == ["/opt/inkwell/inkwell-desktop", TRAIN_WORKER_FLAG]
+    assert "-m" not in cmd
+
+
+def test_the_frozen_entry_point_knows_the_worker_flag() -> None:
+    import importlib.util
+
+    entry = Path(__file__).resolve().parent.parent / "packaging" / "entry.py"
+    spec = importlib.util.spec_from_file_location("inkwell_frozen_entry", entry)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.TRAIN_WORKER_FLAG == TRAIN_WORKER_FLAG
