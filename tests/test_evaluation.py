@@ -76,6 +76,14 @@ def test_eval_end_to_end_and_resume(tmp_path, sample_data, capsys, task, users) 
     assert {f: f.stat().st_mtime_ns for f in user_files} == mtimes
     assert again["systems"] == summary["systems"]
 
+    # An interim report of a long run: the finished users only, nothing computed.
+    user_files[0].unlink()
+    assert _eval(tmp_path / "home", sample_data / task, out, "--users", users, "--json",
+                 "--finished-only") == 0
+    interim = json.loads(capsys.readouterr().out)
+    assert len(interim["users"]) == n_users - 1 and not user_files[0].exists()
+    assert f"interim: {n_users - 1} of {n_users} users finished" in interim["sample"]
+
 
 def test_eval_refuses_data_without_gold(tmp_path, capsys) -> None:
     q = tmp_path / "questions.json"

@@ -174,6 +174,7 @@ def test_predictions_round_trip_in_lamp_format(tmp_path) -> None:
         "sample": "s",
         "config": {"retriever": "bm25", "k": 3, "prompt_format": "fewshot"},
         "wall_seconds": 1.0,
+        "user_seconds_total": 2.0,
         "machine": "here",
     }
     paths = write_outputs(tmp_path, summary, header, results, "proposal_title", ["none", "rag"])

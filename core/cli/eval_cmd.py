@@ -59,6 +59,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out", type=Path, help="output folder (default: under the profile's eval folder)"
     )
+    p.add_argument(
+        "--finished-only",
+        action="store_true",
+        help="write the results of the users already finished and compute no more "
+        "(an interim table of a long, resumable run)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_eval)
 
@@ -107,6 +113,7 @@ def _eval(args: argparse.Namespace, ctx: Context) -> int:
             out,
             StderrProgress(f"eval {questions.parent.name}"),
             task=args.task,
+            finished_only=args.finished_only,
         )
         summaries.append(summary)
         if not args.json:

@@ -58,6 +58,7 @@ def evaluate_file(
     out_dir: Path,
     listener: ProgressListener | None = None,
     task: str | None = None,
+    finished_only: bool = False,
 ) -> dict[str, Any]:
     """Evaluate one task's questions file; returns the summary (also written under ``out_dir``)."""
     started = time.monotonic()
@@ -65,10 +66,14 @@ def evaluate_file(
     if not dataset.golds:
         raise InkwellError(f"{questions}: no outputs file beside it, so nothing to score against")
     cases, sample_note = cases_from_lamp(dataset, sampling)
-    job = EvalJob(cases, model, config, out_dir)
+    job = EvalJob(cases, model, config, out_dir, finished_only=finished_only)
     if listener:
         job.on_progress(listener)
     results = job.execute()
+    if finished_only and not results:
+        raise InkwellError(f"{out_dir}: no user of this run has finished yet")
+    if finished_only:
+        sample_note += f" — interim: {len(results)} of {len(cases)} users finished"
     summary = summarize(results, config.methods)
     header = {
         "task": dataset.task.name,
@@ -79,6 +84,8 @@ def evaluate_file(
         "config": asdict(config),
         "command": "inkwell " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "wall_seconds": time.monotonic() - started,
+        # A run resumed across sessions: the time its users took, summed.
+        "user_seconds_total": sum(r.seconds for r in results),
         "machine": machine(),
     }
     lamp_name = dataset.task.name.replace("LaMP-", "LaMP_")

@@ -107,7 +107,9 @@ def markdown(summary: dict[str, Any], header: dict[str, Any]) -> str:
         f"- Sample: {header['sample']}",
         f"- Retriever {header['config']['retriever']}, k={header['config']['k']}, "
         f"prompt format {header['config']['prompt_format']}",
-        f"- Wall time: {header['wall_seconds']:.0f} s on {header['machine']}",
+        f"- Wall time: {header['wall_seconds']:.0f} s for this invocation, "
+        f"{header['user_seconds_total']:.0f} s summed over the users (a run resumes across "
+        f"invocations), on {header['machine']}",
         "",
         "| system | "
         + " | ".join(next(iter(summary["systems"].values())).keys())

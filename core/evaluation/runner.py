@@ -114,12 +114,14 @@ class EvalJob(Job[list[UserResult]]):
         model: ModelInfo,
         config: EvalConfig,
         out_dir: Path,
+        finished_only: bool = False,
     ) -> None:
         super().__init__()
         self.cases = list(cases)
         self.model = model
         self.config = config
         self.out_dir = out_dir
+        self.finished_only = finished_only  # report the cached users, compute none
         self.fingerprint = config.fingerprint(model)
 
     def _result_file(self, user_id: str) -> Path:
@@ -139,6 +141,8 @@ class EvalJob(Job[list[UserResult]]):
         for i, case in enumerate(self.cases):
             self.check_cancelled()
             result = self.cached(case)
+            if result is None and self.finished_only:
+                continue
             if result is None:
                 self.report(i, total, f"user {case.user_id}: starting")
                 result = self._evaluate(case)
