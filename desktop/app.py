@@ -23,6 +23,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                                      description="Inkwell's desktop window.")
     parser.add_argument("--home", help="data directory (default: $INKWELL_HOME or the OS's)")
     parser.add_argument("--profile", default="default", help="profile (voice) to use")
+    parser.add_argument("--selftest", action="store_true",
+                        help="check this installation offscreen in a temporary data dir "
+                        "(window, model, indexing, retrieval, RAG, adapter) and exit")
     return parser.parse_args(argv)
 
 
@@ -45,6 +48,10 @@ def close_on_signals(window: QWidget) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     install_network_guard()
     args = parse_args(argv)
+    if args.selftest:
+        from desktop.selftest import run
+
+        return run()
 
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
