@@ -36,7 +36,13 @@ from core.adapters.backends import TrainPlan, choose_backend, make_schedule
 from core.adapters.base import check_trainable
 from core.adapters.config import TrainConfig
 from core.adapters.data import Example, fingerprint, split_train_val
-from core.adapters.store import TRAINING_SPEC, AdapterRecord, AdapterStore, make_id
+from core.adapters.store import (
+    TRAINING_REQUEST,
+    TRAINING_SPEC,
+    AdapterRecord,
+    AdapterStore,
+    make_id,
+)
 from core.adapters.tokens import vocab_for
 from core.errors import DataDirBusy, InkwellError, JobCancelled
 from core.fsutil import atomic_write_json, ensure_private_dir
@@ -52,7 +58,7 @@ __all__ = [
     "worker_command",
 ]
 
-REQUEST = "request.json"
+REQUEST = TRAINING_REQUEST  # forgetting a document reads it too (AdapterStore.mark_stale)
 TRAIN_WORKER_FLAG = "--train-worker"  # a frozen app's executable runs the worker with it
 _CANCEL_GRACE_S = 30.0  # then the worker is killed; its last checkpoint still resumes
 

@@ -41,6 +41,10 @@ PEFT_DIR = "peft"
 # Written by a training job into its folder under <profile>/training/: which documents
 # the unfinished job learns from, so forgetting one of them discards the job too.
 TRAINING_SPEC = "spec.json"
+# The worker's request in the same folder (written by ``core.adapters.job`` and the desktop
+# before the worker starts): it holds the training examples' text, and it can exist
+# without a spec.json when the worker never got as far as writing one.
+TRAINING_REQUEST = "request.json"
 DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 _STAGING = re.compile(r"^\.(staging|trash)-.*-(\d+)$")
 
@@ -255,7 +259,15 @@ class AdapterStore:
         if training.is_dir():
             for job_dir in training.iterdir():
                 with contextlib.suppress(OSError, json.JSONDecodeError, AttributeError):
-                    spec = read_json(job_dir / TRAINING_SPEC) or {}
-                    if forgotten.intersection(spec.get("doc_ids", ())):
+                    if forgotten.intersection(_training_doc_ids(job_dir)):
                         shutil.rmtree(job_dir, ignore_errors=True)
         return marked
+
+
+def _training_doc_ids(job_dir: Path) -> set[str]:
+    """The documents an unfinished training job learns from: its spec's, and its request's."""
+    spec = read_json(job_dir / TRAINING_SPEC) or {}
+    ids = set(spec.get("doc_ids", ()))
+    request = read_json(job_dir / TRAINING_REQUEST) or {}
+    ids.update(e.get("doc_id") for e in request.get("examples", ()) if isinstance(e, dict))
+    return ids

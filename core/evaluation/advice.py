@@ -95,7 +95,7 @@ class AdviseJob(Job[Advice]):
         methods = ("none", "rag") if cold else METHODS
         settings = ProfileSettings.load(self.profile)
         config = EvalConfig(methods=methods, retriever=settings.retriever, k=settings.k)
-        job = EvalJob([case], self.model, config, self.profile.eval_dir / "advice")
+        job = EvalJob([case], self.model, config, self.profile.advice_dir)
         job.cancel_token = self.cancel_token
         for listener in self._listeners:
             job.on_progress(listener)

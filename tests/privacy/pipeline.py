@@ -43,6 +43,10 @@ LAMP_TASK = REPO / "tests" / "data" / "commit_subject"
 STRACE = shutil.which("strace")
 UNSHARE = shutil.which("unshare")
 PROMPT = "A short note about the harbour in the morning"
+# A whole session is a dozen fresh processes (training and evaluation among them): a few
+# CPU-minutes, which on a loaded 2-core machine can take far longer than the suite's
+# 900 s per test.  The session tests get this much instead (seconds).
+SESSION_TIMEOUT_S = 3600
 # Retrieves the canary's document without containing the canary word itself.
 CANARY_PROMPT = "Where does the lighthouse keeper hide the spare key?"
 
@@ -444,12 +448,15 @@ def private_mode_problems(root: Path) -> list[str]:
 def scan_elsewhere(exclude: Path, needles: dict[str, bytes], since: float) -> ScanReport:
     """Files outside the data dir that Inkwell's processes may have written since ``since``.
 
-    The model cache (``$INKWELL_CACHE_DIR``, shared), the system temp dir and
-    ``~/.cache``; ``exclude`` is the run's own folder (the user's documents, the
+    The model cache (``$INKWELL_CACHE_DIR``, shared), the system temp dir, and the
+    per-user folders libraries and Qt write to (``~/.cache``, ``~/.config``,
+    ``~/.local``); ``exclude`` is the run's own folder (the user's documents, the
     canary's source, and the data dir, which is scanned whole on its own).
     """
     cache = Path(os.environ.get("INKWELL_CACHE_DIR", REPO / ".test-cache"))
-    places = [cache, Path(tempfile.gettempdir()), Path.home() / ".cache"]
+    user = Path.home()
+    places = [cache, Path(tempfile.gettempdir()), user / ".cache", user / ".config",
+              user / ".local"]
     return scan_for(places, needles, changed_since=since - 1, exclude=[exclude])
 
 
