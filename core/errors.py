@@ -8,6 +8,9 @@ traceback.
 
 from __future__ import annotations
 
+import errno
+import os
+
 
 class InkwellError(Exception):
     """An error whose message is meant for the user."""
@@ -30,3 +33,43 @@ class BadModelFile(InkwellError):
 
 class DataDirBusy(InkwellError):
     """Another Inkwell process is already changing the same data directory."""
+
+
+class DiskFull(InkwellError):
+    """A write failed because the disk (or the user's quota) is full.
+
+    Raised in place of the many shapes a full disk takes underneath (``OSError``
+    ENOSPC/EFBIG/EDQUOT, SQLite's "database or disk is full", Chroma's internal
+    errors), so the user reads what happened and what to do instead of a traceback.
+    """
+
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+_DISK_FULL_WORDS = ("database or disk is full", "no space left on device", "disk quota exceeded",
+                    "file too large")
+LOW_SPACE_BYTES = 4 * 1024 * 1024
+
+
+def is_disk_full(exc: BaseException, folder: str | os.PathLike[str] | None = None) -> bool:
+    """Whether ``exc`` (or an error it was raised from) means the disk is full.
+
+    Chroma reports some failed writes only as "Error in compaction", without the
+    cause; when ``folder`` is given, a failed write there with less than
+    ``LOW_SPACE_BYTES`` left on its file system counts as a full disk too.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in DISK_FULL_ERRNOS:
+            return True
+        if any(w in str(current).lower() for w in _DISK_FULL_WORDS):
+            return True
+        current = current.__cause__ or current.__context__
+    if folder is not None:
+        try:
+            st = os.statvfs(folder)
+        except OSError:
+            return False
+        return st.f_bavail * st.f_frsize < LOW_SPACE_BYTES
+    return False

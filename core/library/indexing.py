@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.documents import Document, content_hash
-from core.errors import InkwellError, JobCancelled
+from core.errors import DiskFull, InkwellError, JobCancelled, is_disk_full
 from core.jobs import Job
 from core.library.manifest import NewChunk, OriginRow
 from core.library.readers import SkipFile, read_document_file
@@ -109,6 +109,21 @@ class IndexJob(Job[IndexReport]):
         self._items, self._ignored = self._plan()
 
     def run(self) -> IndexReport:
+        try:
+            return self._run()
+        except InkwellError:
+            raise
+        except Exception as exc:
+            # A full disk surfaces as OSError, SQLite's or Chroma's own errors: say what it is.
+            # Batches written before it stay indexed; the next run reconciles the rest.
+            if is_disk_full(exc, self.library.dir):
+                raise DiskFull(
+                    f"{self.library.dir}: the disk is full, indexing stopped ({exc}"[:400]
+                    + "). What was indexed before is kept; free some space and run the same "
+                    "command again to finish") from exc
+            raise
+
+    def _run(self) -> IndexReport:
         started = time.monotonic()
         report = IndexReport(total=len(self._items), ignored=self._ignored)
         lib = self.library

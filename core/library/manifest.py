@@ -123,10 +123,13 @@ class Manifest:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            # Also when COMMIT itself fails (a full disk): SQLite may or may not have rolled
+            # back already, and a transaction left open would swallow every later write.
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     # --- meta ---------------------------------------------------------------------------
 
