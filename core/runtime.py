@@ -28,7 +28,7 @@ import numpy as np
 
 from core.errors import BadModelFile, InkwellError
 from core.jobs import CancelToken
-from core.models import ModelInfo
+from core.models import ModelInfo, read_gguf_header
 
 DEFAULT_CONTEXT = 4096
 
@@ -147,6 +147,11 @@ class ModelRuntime:
         if handle is None:
             if not path.is_file():
                 raise InkwellError(f"{path}: adapter file not found")
+            # A damaged file is named as such before llama.cpp sees it (its own error is
+            # only a log line); a tensor past the end of the file is caught here too.
+            header = read_gguf_header(path)
+            if header.file_type != "adapter":
+                raise InkwellError(f"{path}: not a LoRA adapter (a GGUF {header.file_type})")
             handle = llama_cpp.llama_adapter_lora_init(self.llama.model, str(path).encode())
             if not handle:
                 raise InkwellError(
