@@ -104,8 +104,42 @@ def decode_text(data: bytes) -> str:
                 raise SkipFile(f"invalid {encoding.upper()} text ({exc.reason} at byte "
                                f"{exc.start})") from None
     head = data[:65536]
-    if b"\x00" in head:
+    utf16 = _utf16_without_bom(head)
+    if utf16 is not None:
+        try:
+            text = data.decode(utf16)
+        except UnicodeDecodeError as exc:
+            raise SkipFile(f"invalid {utf16.upper()} text without a byte-order mark "
+                           f"({exc.reason} at byte {exc.start})") from None
+    elif b"\x00" in head:
         raise SkipFile("binary data, not text (contains NUL bytes)")
+    else:
+        text = _decode_8bit(data)
+    sample = text[:65536]
+    if sample and len(_CONTROL.findall(sample)) > max(2, len(sample) // 100):
+        raise SkipFile("binary data, not text (control characters)")
+    return text
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """``utf-16-le``/``-be`` when ``head`` looks like UTF-16 text that has no BOM.
+
+    Notepad's "Unicode" and PowerShell write such files; mostly-Latin text has a NUL
+    as every other byte (the high byte), which would otherwise read as binary data.
+    """
+    n = len(head) // 2
+    if n < 4:
+        return None
+    even, odd = head[0:2 * n:2].count(0), head[1:2 * n:2].count(0)
+    if odd >= 0.3 * n and even <= 0.02 * n:
+        return "utf-16-le"
+    if even >= 0.3 * n and odd <= 0.02 * n:
+        return "utf-16-be"
+    return None
+
+
+def _decode_8bit(data: bytes) -> str:
+    """Strict UTF-8, else Windows-1252 (what most other 8-bit text on a desktop is)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -114,9 +148,6 @@ def decode_text(data: bytes) -> str:
         except UnicodeDecodeError:
             raise SkipFile(f"not UTF-8 text (invalid byte 0x{data[exc.start]:02x} at offset "
                            f"{exc.start}) and not Windows-1252 either") from None
-    sample = text[:65536]
-    if sample and len(_CONTROL.findall(sample)) > max(2, len(sample) // 100):
-        raise SkipFile("binary data, not text (control characters)")
     return text
 
 
@@ -179,6 +210,15 @@ class _HTMLText(html.parser.HTMLParser):
             self._in_h1 = False
         if tag in self._BLOCK:
             self.parts.append("\n\n")
+
+    def parse_marked_section(self, i: int, report: bool = True) -> int:
+        """``<![keyword[ ... ]]>`` with a keyword the standard library does not know raises
+        AssertionError there; a browser ignores such a section, and so does this reader."""
+        try:
+            return super().parse_marked_section(i, report)
+        except AssertionError:
+            end = self.rawdata.find(">", i + 3)
+            return -1 if end < 0 else end + 1
 
     def handle_data(self, data: str) -> None:
         if self._in_title:
@@ -372,7 +412,9 @@ def read_lamp(path: Path, data: bytes) -> list[Document]:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SkipFile(f"not valid UTF-8 JSON ({exc})"[:300]) from None
     try:
-        if isinstance(obj, list) and obj and isinstance(obj[0], dict) and "profile" in obj[0]:
+        named_questions = path.name.lower().endswith("questions.json")  # LaMP's file naming
+        if named_questions or (isinstance(obj, list) and obj and isinstance(obj[0], dict)
+                               and "profile" in obj[0]):
             questions = load_questions(path)
             task = infer_task(questions)
             items: Iterable[Any] = (item for q in questions for item in q.profile)
