@@ -50,6 +50,13 @@ class LampTask:
 
     def pair(self, item: Mapping[str, Any]) -> tuple[str, str]:
         """A profile item as a training example (input text, target text) of this task."""
+        needed = ("text",) if self.name == "LaMP-7" else (self.input_field, self.output_field)
+        missing = [f for f in needed if f not in item]
+        if missing:
+            raise InkwellError(
+                f"profile item {item.get('id', '?')!r} has no {' or '.join(map(repr, missing))} "
+                f"field, which {self.name} items need"
+            )
         if self.name == "LaMP-7":
             words = str(item["text"]).split()
             cut = max(1, len(words) // 2)
@@ -305,7 +312,10 @@ def load_dataset(
             raise InkwellError(
                 f"{outputs}: no gold output for question(s) {', '.join(missing[:5])}"
             )
-    lamp_task = task_by_name(named) if named else infer_task(qs)
+    try:
+        lamp_task = task_by_name(named) if named else infer_task(qs)
+    except InkwellError as exc:  # name the file: the user may have passed several
+        raise InkwellError(f"{outputs if named and not task else questions}: {exc}") from None
     return LampDataset(lamp_task, tuple(qs), golds, questions)
 
 

@@ -130,7 +130,11 @@ def examples_from_lamp_file(
     if user_id not in users:
         raise InkwellError(f"{path}: no user {user_id!r} (the file has {len(users)} users)")
     profile = max((q.profile for q in users[user_id]), key=len)
-    return examples_from_lamp_profile(profile, dataset.task), user_id, dataset.task
+    try:
+        examples = examples_from_lamp_profile(profile, dataset.task)
+    except InkwellError as exc:
+        raise InkwellError(f"{path}: user {user_id!r}: {exc}") from None
+    return examples, user_id, dataset.task
 
 
 def _style_pairs(doc: Document) -> list[Example]:
@@ -157,13 +161,16 @@ def examples_from_documents(
     for doc in documents:
         task_name = doc.fields.get("task") or task
         if doc.kind == "lamp" and task_name in TASKS:
-            ex = lamp_example(
-                doc.fields,
-                TASKS[task_name],
-                doc_id=doc.doc_id,
-                content_hash=doc.content_hash,
-                date=doc.date,
-            )
+            try:
+                ex = lamp_example(
+                    doc.fields,
+                    TASKS[task_name],
+                    doc_id=doc.doc_id,
+                    content_hash=doc.content_hash,
+                    date=doc.date,
+                )
+            except InkwellError:  # an item without its task's fields (the library kept it)
+                continue
             if ex.content and ex.target:
                 out.append(ex)
             continue
