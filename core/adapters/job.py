@@ -121,6 +121,7 @@ class TrainJob(Job[AdapterRecord]):
         store = AdapterStore(self.profile)
         existing = store.find(self.adapter_id)
         if self.reuse and existing is not None and not existing.stale:
+            self._discard_job_dir()
             self.report(1, 1, f"already trained: {existing.id}")
             return existing
         started = time.monotonic()
@@ -166,6 +167,18 @@ class TrainJob(Job[AdapterRecord]):
             record = store.publish(record, weights, self.model)
         shutil.rmtree(self.job_dir, ignore_errors=True)
         return record
+
+    def _discard_job_dir(self) -> None:
+        """Remove the working folder of a job whose adapter already exists.
+
+        It is left by a kill between publishing and clean-up, and by the request a
+        :class:`TrainProcessJob` writes before its worker finds the adapter; either way it
+        holds the training examples' text, which must not outlive the job.
+        """
+        if not self.job_dir.exists():
+            return
+        with contextlib.suppress(DataDirBusy), _job_lock(self.job_dir):
+            shutil.rmtree(self.job_dir, ignore_errors=True)
 
     def _plan(self) -> TrainPlan:
         vocab = vocab_for(self.model)

@@ -389,3 +389,29 @@ def test_second_training_of_the_same_adapter_refuses(tmp_path: Path) -> None:
     finally:
         kill_tree(first)
     assert check_adapters_load(_profile(home)) == []
+
+
+def test_a_kill_after_publishing_leaves_no_training_text(tmp_path: Path, smollm2) -> None:
+    """Killed between publishing the adapter and removing its working folder: the next run
+    finds the adapter, and the folder (the examples' text in request.json) goes too."""
+    from core.adapters.config import TrainConfig
+    from core.adapters.data import examples_from_lamp_file
+    from core.adapters.job import REQUEST, TrainJob
+    from core.adapters.lora import LoraWeights
+    from core.adapters.store import AdapterRecord, AdapterStore
+
+    profile = _profile(tmp_path / "home")
+    examples, _user, _task = examples_from_lamp_file(LAMP)
+    job = TrainJob(profile, smollm2, examples, TrainConfig(steps=1), name="leftover")
+    a = np.zeros((4, 576), np.float32)
+    weights = LoraWeights(4, 8.0, {"model.layers.0.self_attn.q_proj": (a, a.T.copy())})
+    AdapterStore(profile).publish(AdapterRecord(
+        id=job.adapter_id, name="leftover", model=smollm2.name, architecture="llama",
+        base_sha256=smollm2.sha256, created="2026-01-01T00:00:00Z", source="trained:torch",
+        r=4, alpha=8.0, target_modules=("q_proj",), fingerprint=job.fingerprint), weights,
+        smollm2)
+    job.job_dir.mkdir(parents=True)
+    (job.job_dir / REQUEST).write_text(json.dumps({"examples": [e.to_json() for e in examples]}))
+    record = job.execute()
+    assert record.id == job.adapter_id
+    assert not job.job_dir.exists()
