@@ -37,6 +37,12 @@ OFFLINE_ENV = {
     "HF_HUB_DISABLE_TELEMETRY": "1",
     "DO_NOT_TRACK": "1",
     "ANONYMIZED_TELEMETRY": "False",  # Chroma's settings read this variable
+    # onnxruntime (the embedder) >= 1.29 ships 1DS telemetry on Linux and macOS: at session
+    # start it looks up mobile.events.data.microsoft.com, queues events (executable path,
+    # OS, CPU, a persistent device id) in ~/.cache/Microsoft/DeveloperTools/.onnxruntime
+    # and uploads them.  Set before onnxruntime starts, this creates none of it.  Found by
+    # tests/privacy/test_zero_egress.py (strace saw the DNS query from a native thread).
+    "ORT_DISABLE_TELEMETRY": "1",
     "TOKENIZERS_PARALLELISM": "false",
     # Not privacy, but the same place: no download progress bars or hub warnings on the
     # user's terminal (nothing is downloaded; the bars only report local loading).
