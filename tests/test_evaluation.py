@@ -135,3 +135,17 @@ def test_advise_with_too_little_writing_recommends_rag(tmp_path, capsys) -> None
 def test_advise_last_without_advice_says_what_to_run(tmp_path, capsys) -> None:
     assert main(["--home", str(tmp_path / "home"), "advise", "--last"]) == 2
     assert "run `inkwell advise`" in capsys.readouterr().err
+
+
+def test_max_steps_caps_the_scaled_policy_only() -> None:
+    from core.evaluation.runner import EvalConfig, EvalJob
+
+    def planned(config: EvalConfig, n_train: int) -> int:
+        job = EvalJob.__new__(EvalJob)  # the training settings need no cases or model
+        job.config = config
+        return int(job._train_config().planned_steps(n_train))
+
+    assert planned(EvalConfig(), 400) == 60  # the app's cap
+    assert planned(EvalConfig(train_max_steps=12), 400) == 12
+    assert planned(EvalConfig(train_max_steps=12), 8) == 8  # 4 epochs of 2 batches: under it
+    assert planned(EvalConfig(train_steps=30, train_max_steps=12), 400) == 30  # exact steps win

@@ -15,7 +15,7 @@ import json
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -247,10 +247,12 @@ class EvalJob(Job[list[UserResult]]):
 
         # Every user gets an adapter, however little they wrote (proposal authors can have
         # two older items): that is exactly the cold-start case the comparison is about.
-        return TrainConfig(
+        config = TrainConfig(
             seed=self.config.seed,
             steps=self.config.train_steps,
             epochs=self.config.train_epochs,
             min_examples=1,
-            **({"max_steps": self.config.train_max_steps} if self.config.train_max_steps else {}),
         )
+        if self.config.train_max_steps:
+            config = replace(config, max_steps=self.config.train_max_steps)
+        return config
