@@ -174,7 +174,7 @@ class Inkwell:
 
     home: Path
     wrap: Wrap = no_wrap
-    timeout_s: float = 1800
+    timeout_s: float = SESSION_TIMEOUT_S  # per step
     extra_env: dict[str, str] = field(default_factory=dict)
     steps: list[Step] = field(default_factory=list)
 
@@ -211,12 +211,14 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def cli_pipeline(ink: Inkwell, corpus: Path, forget: Path) -> dict[str, Any]:
+def cli_pipeline(
+    ink: Inkwell, corpus: Path, forget: Path, evaluate: bool = True
+) -> dict[str, Any]:
     """Every CLI step a user takes, once each, kept as small as still meaningful.
 
     add a folder of every format → train a 2-step adapter → write with each of the
-    four methods → the paper's comparison on two sample users (1 query each, 2-step
-    adapters) → forget one file.  Returns facts later checks use.
+    four methods → (``evaluate``) the paper's comparison on two sample users (1 query
+    each, 2-step adapters) → forget one file.  Returns facts later checks use.
     """
     added = ink("library add", "library", "add", str(corpus), "--json").json()
     adapter = ink("adapter train", "adapter", "train", "--steps", "2", "--json").json()["id"]
@@ -226,8 +228,9 @@ def cli_pipeline(ink: Inkwell, corpus: Path, forget: Path) -> dict[str, Any]:
                      "--max-tokens", "8", "--json", PROMPT).json()
         if not answer["text"].strip():
             raise StepFailed(f"write --method {method} gave an empty answer")
-    ink("eval", "eval", "--data", str(LAMP_TASK), "--users", "2", "--max-queries", "1",
-        "--steps", "2", "--max-tokens", "8", "--json")
+    if evaluate:
+        ink("eval", "eval", "--data", str(LAMP_TASK), "--users", "2", "--max-queries", "1",
+            "--steps", "2", "--max-tokens", "8", "--json")
     forgotten = ink("library forget", "library", "forget", str(forget), "--json").json()
     return {"added": added, "adapter": adapter, "forgotten": forgotten}
 
