@@ -20,9 +20,26 @@ from typing import Any, TextIO
 from core.privacy import install_network_guard
 
 
-def _emit(out: TextIO, event: dict[str, Any]) -> None:
-    out.write(json.dumps(event, default=str) + "\n")
-    out.flush()
+class _Protocol:
+    """The JSON-lines stream to the parent.  When the parent is gone (killed with -9, its
+    end of the pipe closed) writes fail; the worker then stops at the next step boundary
+    with a checkpoint instead of training on unobserved, or dying mid-step of EPIPE."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.parent_gone = False
+
+    def emit(self, event: dict[str, Any]) -> bool:
+        if self.parent_gone:
+            return False
+        try:
+            self.out.write(json.dumps(event, default=str) + "\n")
+            self.out.flush()
+        except (BrokenPipeError, ValueError):  # ValueError: the stream is already closed
+            self.parent_gone = True
+            self.out = open(os.devnull, "w")  # noqa: SIM115 - nothing left to flush at exit
+            return False
+        return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     # The protocol gets a private copy of stdout; fd 1 itself now points at stderr.
-    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    protocol = _Protocol(os.fdopen(os.dup(1), "w", encoding="utf-8"))
     os.dup2(2, 1)
     sys.stdout = sys.stderr
 
@@ -42,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     from core.adapters.data import Example
     from core.adapters.job import TrainJob, progress_event
     from core.errors import InkwellError, JobCancelled
+    from core.jobs import Progress
     from core.models import ModelInfo
     from core.paths import Home
 
@@ -59,15 +77,20 @@ def main(argv: list[str] | None = None) -> int:
         )
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: job.cancel())
-        job.on_progress(lambda p: _emit(out, progress_event(p)))
+
+        def relay(progress: Progress) -> None:
+            if not protocol.emit(progress_event(progress)):
+                job.cancel()  # nobody is listening: checkpoint at the next step and stop
+
+        job.on_progress(relay)
         record = job.execute()
     except JobCancelled:
-        _emit(out, {"event": "cancelled"})
+        protocol.emit({"event": "cancelled"})
         return 130
     except InkwellError as exc:
-        _emit(out, {"event": "error", "message": str(exc)})
+        protocol.emit({"event": "error", "message": str(exc)})
         return 2
-    _emit(out, {"event": "done", "adapter": record.to_json()})
+    protocol.emit({"event": "done", "adapter": record.to_json()})
     return 0
 
 
