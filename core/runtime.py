@@ -85,13 +85,22 @@ def ensure_llama_backends() -> None:
         if _backends_ready:
             return
         import llama_cpp
-        from llama_cpp._ggml import libggml
+        from llama_cpp import llama_cpp as bindings
 
-        count = libggml.ggml_backend_reg_count
+        # The ggml that libllama itself is linked to: the wheel holds copies, not symlinks, of
+        # libggml.so / .so.0, and a backend registered in the copy llama_cpp._ggml loads by
+        # name would stay invisible to libllama.  A library's handle also finds the symbols
+        # of its dependencies (dlsym), except on Windows, where the DLL is the only copy.
+        ggml: Any = bindings._lib
+        try:
+            count, load = ggml.ggml_backend_reg_count, ggml.ggml_backend_load_all_from_path
+        except AttributeError:
+            from llama_cpp._ggml import libggml as ggml
+
+            count, load = ggml.ggml_backend_reg_count, ggml.ggml_backend_load_all_from_path
         count.argtypes, count.restype = [], ctypes.c_size_t
         if count() == 0:
             lib_dir = Path(llama_cpp.__file__).resolve().parent / "lib"
-            load = libggml.ggml_backend_load_all_from_path
             load.argtypes, load.restype = [ctypes.c_char_p], None
             load(os.fsencode(lib_dir))
             if count() == 0:
