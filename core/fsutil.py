@@ -9,11 +9,13 @@ of one.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,10 +44,27 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
+STALE_TEMP_S = 3600.0  # older temp files of a target are a killed writer's leftovers
+
+
+def _remove_stale_temps(target: Path) -> None:
+    """Delete temporary files of earlier writes of ``target`` that a killed process left.
+
+    They hold (part of) what the file held, so they must not pile up beside it.  Only
+    old ones go: another process writing the same target right now has a fresh one.
+    """
+    cutoff = time.time() - STALE_TEMP_S
+    for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if tmp.lstat().st_mtime < cutoff:
+                tmp.unlink()
+
+
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it over ``target`` on success."""
     ensure_private_dir(target.parent)
+    _remove_stale_temps(target)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)

@@ -424,3 +424,21 @@ def test_a_kill_after_publishing_leaves_no_training_text(tmp_path: Path, smollm2
     record = job.execute()
     assert record.id == job.adapter_id
     assert not job.job_dir.exists()
+
+
+def test_a_killed_writers_temp_files_do_not_pile_up(tmp_path: Path) -> None:
+    """A kill during an atomic write leaves ``.<name>.<random>.tmp`` (seen after the eval
+    trials: ``.results.json.*.tmp``); the next write of that file removes old ones, and
+    leaves alone a fresh one another process may be writing right now."""
+    target = tmp_path / "results.json"
+    old = tmp_path / ".results.json.killed1.tmp"
+    fresh = tmp_path / ".results.json.writing.tmp"
+    other = tmp_path / ".settings.json.killed2.tmp"
+    for path in (old, fresh, other):
+        path.write_text('{"half": ')
+    two_hours_ago = time.time() - 7200
+    for path in (old, other):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    atomic_write_json(target, {"whole": True})
+    assert read_json(target) == {"whole": True}
+    assert not old.exists() and fresh.exists() and other.exists()
