@@ -25,12 +25,16 @@ with the Library panel's Forget button.
 Timing: the evaluation step alone costs several CPU-minutes (it trains an
 adapter per user in-process and runs the four methods for each), which puts the
 complete CLI session well over the 2-3 minutes a default test may take on the
-2-core build machine.  So the default run traces the CLI session without the
+2-core build machine.  So the default run takes the CLI session without the
 evaluation — the same libraries and native code (the training worker, llama.cpp,
-onnxruntime, Chroma) in the same entry point — and both complete variants, with
-the evaluation, are ``slow``.  The desktop session (about 10 CPU-seconds) runs both
-ways by default.  A variant is skipped only when its tool is missing or not
-permitted (``packaging/system-deps.sh`` installs strace and util-linux).
+onnxruntime, Chroma) in the same entry point — and proves both claims with that one
+session: it runs inside an empty network namespace *and* under strace, so every step
+must work with no network and no process may even attempt a non-local connection (an
+attempt shows in the trace whether or not it could succeed).  Both complete variants,
+with the evaluation, are ``slow``; the traced one runs with the machine's network up.
+The desktop session (about 10 CPU-seconds) runs both ways by default.  A variant is
+skipped only when its tool is missing or not permitted (``packaging/system-deps.sh``
+installs strace and util-linux).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from tests.privacy.pipeline import (
     SESSION_TIMEOUT_S,
     Inkwell,
     Tracer,
+    Wrap,
     cli_pipeline,
     desktop_session,
     egress_summary,
@@ -72,27 +77,31 @@ def _assert_no_egress(tracer: Tracer, ink: Inkwell) -> dict[str, object]:
     return summary
 
 
-def _traced_cli_session(tmp_path: Path, evaluate: bool) -> None:
+def _traced_cli_session(tmp_path: Path, evaluate: bool, offline: bool) -> None:
     _need(strace_usable())
+    if offline:
+        _need(namespaces_usable())
     corpus = write_corpus(tmp_path / "corpus")
     tracer = Tracer(tmp_path / "trace")
-    ink = Inkwell(tmp_path / "home", wrap=tracer)
+    wrap: Wrap = (lambda name, cmd: unshare_wrap(name, tracer(name, cmd))) if offline else tracer
+    ink = Inkwell(tmp_path / "home", wrap=wrap)
     facts = cli_pipeline(ink, tmp_path / "corpus", corpus["md"], evaluate=evaluate)
     assert facts["added"]["errors"] == 0 and facts["added"]["indexed"] == len(corpus)
     _assert_no_egress(tracer, ink)
 
 
 @pytest.mark.timeout(SESSION_TIMEOUT_S)
-def test_cli_session_makes_no_non_local_connection(tmp_path: Path) -> None:
-    """add, train, write with each method, forget: every process traced."""
-    _traced_cli_session(tmp_path, evaluate=False)
+def test_cli_session_works_offline_and_makes_no_non_local_connection(tmp_path: Path) -> None:
+    """add, train, write with each method, forget: no network, every process traced."""
+    _traced_cli_session(tmp_path, evaluate=False, offline=True)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(2 * SESSION_TIMEOUT_S)
 def test_complete_cli_session_makes_no_non_local_connection(tmp_path: Path) -> None:
-    """The same with ``inkwell eval`` (two users, all four methods) in the middle."""
-    _traced_cli_session(tmp_path, evaluate=True)
+    """The same with ``inkwell eval`` (two users, all four methods) in the middle, and the
+    machine's network up."""
+    _traced_cli_session(tmp_path, evaluate=True, offline=False)
 
 
 @pytest.mark.slow
