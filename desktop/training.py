@@ -22,7 +22,6 @@ from core.adapters.config import TrainConfig
 from core.adapters.data import examples_from_documents
 from core.adapters.job import REQUEST, TrainJob, worker_command
 from core.adapters.store import AdapterRecord
-from core.fsutil import atomic_write_json
 from core.jobs import Progress
 from core.models import ModelRegistry
 from desktop.session import Session
@@ -41,14 +40,7 @@ def write_request(session: Session, config: TrainConfig) -> Path:
     examples = examples_from_documents(session.library().documents())
     job = TrainJob(session.profile, model, examples, config, f"{session.profile.name}-{model.name}")
     job.prepare()  # too little data, an untrainable model: a clear error before any process
-    request = job.job_dir / REQUEST
-    atomic_write_json(request, {
-        "model": model.to_json(),
-        "config": config.to_json(),
-        "name": job.name,
-        "examples": [e.to_json() for e in job.examples],
-    })
-    return request
+    return job.write_request()
 
 
 def interrupted_requests(session: Session) -> list[Path]:

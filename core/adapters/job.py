@@ -117,6 +117,26 @@ class TrainJob(Job[AdapterRecord]):
             self.examples, c.val_fraction, c.max_val, c.min_examples
         )
 
+    def write_request(self) -> Path:
+        """Write what the training worker needs to run this job (``core.adapters.worker``).
+
+        The request lives in the job's folder, so a training stopped before its adapter
+        is published can be restarted from it by either front end, and forgetting a
+        document can find and erase the text it holds.
+        """
+        ensure_private_dir(self.job_dir)
+        request = self.job_dir / REQUEST
+        atomic_write_json(
+            request,
+            {
+                "model": self.model.to_json(),
+                "config": self.config.to_json(),
+                "name": self.name,
+                "examples": [e.to_json() for e in self.examples],
+            },
+        )
+        return request
+
     def run(self) -> AdapterRecord:
         store = AdapterStore(self.profile)
         existing = store.find(self.adapter_id)
@@ -252,17 +272,7 @@ class TrainProcessJob(Job[AdapterRecord]):
 
     def run(self) -> AdapterRecord:
         job = self.inner
-        ensure_private_dir(job.job_dir)
-        request = job.job_dir / REQUEST
-        atomic_write_json(
-            request,
-            {
-                "model": job.model.to_json(),
-                "config": job.config.to_json(),
-                "name": job.name,
-                "examples": [e.to_json() for e in job.examples],
-            },
-        )
+        request = job.write_request()
         cmd = worker_command(job.profile.home.root, job.profile.name, request)
         env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
         # Its own session: a Ctrl-C in the terminal reaches the CLI, which then cancels cleanly.
