@@ -53,7 +53,7 @@ def test_add_user_gguf_and_reject_bad_files(home, smollm2, tmp_path) -> None:
 
 
 def test_a_lora_adapter_is_not_accepted_as_a_model(home, smollm2, tmp_path) -> None:
-    from tests.lora_fixture import write_random_lora
+    from tests.gguf_fixtures import write_random_lora
 
     path = write_random_lora(smollm2, tmp_path / "adapter.gguf")
     assert read_gguf_header(path).file_type == "adapter"

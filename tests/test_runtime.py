@@ -42,7 +42,7 @@ def test_cancel_stops_the_stream(smollm2) -> None:
 
 @pytest.mark.parametrize("model_fixture", ["smollm2", "gemma"])
 def test_adapter_hot_swap_changes_and_restores_logits(model_fixture, request, tmp_path) -> None:
-    from tests.lora_fixture import write_random_lora
+    from tests.gguf_fixtures import write_random_lora
 
     model = request.getfixturevalue(model_fixture)
     rt = get_runtime(model, logits_all=True)

@@ -8,7 +8,6 @@ import signal
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from core.adapters.base import UnsupportedArchitecture
@@ -19,6 +18,7 @@ from core.adapters.store import AdapterStore
 from core.cli import main
 from core.errors import InkwellError
 from tests.adapters.conftest import DATA, FAST
+from tests.gguf_fixtures import write_tiny_model
 
 
 def test_no_documents(profile, smollm2, capsys):
@@ -37,17 +37,7 @@ def test_too_few_examples_names_the_minimum(profile, smollm2, commit_examples):
 
 def _fake_model(tmp_path: Path, registry) -> object:
     """A valid GGUF of an architecture transformers cannot load (RWKV-6)."""
-    import gguf
-
-    path = tmp_path / "tiny-rwkv.gguf"
-    writer = gguf.GGUFWriter(str(path), "rwkv6")
-    writer.add_context_length(16)
-    writer.add_tensor("token_embd.weight", np.zeros((4, 8), np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return registry.add(path, name="tiny-rwkv")
+    return registry.add(write_tiny_model(tmp_path / "tiny-rwkv.gguf", "rwkv6"), name="tiny-rwkv")
 
 
 def test_unsupported_architecture_is_named(tmp_path, home, profile, commit_examples, capsys):

@@ -28,6 +28,7 @@ import pytest
 
 from core.fsutil import atomic_write_json
 from core.models import SMOLLM2
+from tests.gguf_fixtures import write_tiny_model
 from tests.library.conftest import (
     REPO,
     docx_bytes,
@@ -286,21 +287,8 @@ def test_one_add_over_every_kind_of_bad_file(tmp_path: Path, home) -> None:
 
 # -- other commands -----------------------------------------------------------------------------
 
-def _tiny_gguf(path: Path) -> bytes:
-    import gguf
-
-    writer = gguf.GGUFWriter(str(path), "llama")
-    writer.add_context_length(16)
-    writer.add_tensor("token_embd.weight", np.zeros((4, 8), np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path.read_bytes()
-
-
 def test_a_gguf_that_lies_about_its_tensors_is_refused(tmp_path: Path, home) -> None:
-    data = _tiny_gguf(tmp_path / "honest.gguf")
+    data = write_tiny_model(tmp_path / "honest.gguf").read_bytes()
     # Header: magic, version (u32), tensor count (u64), metadata count (u64).
     (tmp_path / "more-tensors.gguf").write_bytes(data[:8] + struct.pack("<Q", 10**6) + data[16:])
     at = data.index(b"token_embd.weight") + len(b"token_embd.weight") + 4  # after n_dims

@@ -1,7 +1,8 @@
-"""Builds a small random GGUF LoRA adapter for a model, with the ``gguf`` package.
+"""Small GGUF files written with the ``gguf`` package, for tests.
 
-Used by the foundation tests, which must check adapter hot-swapping without
-depending on the trainer.
+A random LoRA adapter lets the foundation tests check adapter hot-swapping without
+depending on the trainer; a tiny model file of any architecture is the raw material
+of the bad-model tests (an architecture transformers cannot load, a header that lies).
 """
 
 from __future__ import annotations
@@ -40,6 +41,20 @@ def write_random_lora(
             b = (rng.standard_normal((n_out, rank)) * scale).astype(np.float32)
             writer.add_tensor(f"{name}.lora_a", a)
             writer.add_tensor(f"{name}.lora_b", b)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return out
+
+
+def write_tiny_model(out: Path, architecture: str = "llama") -> Path:
+    """A valid GGUF of ``architecture`` holding one 4x8 tensor of zeros."""
+    import gguf
+
+    writer = gguf.GGUFWriter(str(out), architecture)
+    writer.add_context_length(16)
+    writer.add_tensor("token_embd.weight", np.zeros((4, 8), np.float32))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
