@@ -92,12 +92,10 @@ def ensure_llama_backends() -> None:
         # name would stay invisible to libllama.  A library's handle also finds the symbols
         # of its dependencies (dlsym), except on Windows, where the DLL is the only copy.
         ggml: Any = bindings._lib
-        try:
-            count, load = ggml.ggml_backend_reg_count, ggml.ggml_backend_load_all_from_path
-        except AttributeError:
+        if not all(hasattr(ggml, name) for name in ("ggml_backend_reg_count",
+                                                     "ggml_backend_load_all_from_path")):
             from llama_cpp._ggml import libggml as ggml
-
-            count, load = ggml.ggml_backend_reg_count, ggml.ggml_backend_load_all_from_path
+        count, load = ggml.ggml_backend_reg_count, ggml.ggml_backend_load_all_from_path
         count.argtypes, count.restype = [], ctypes.c_size_t
         if count() == 0:
             lib_dir = Path(llama_cpp.__file__).resolve().parent / "lib"
