@@ -1,27 +1,19 @@
 """Lexical retrieval: a BM25 index (bm25s) over every chunk's title and text.
 
-The index is derived data: it is rebuilt from the manifest whenever the
-manifest's generation counter moved (any add, change or forget), saved beside
-it with that generation, and loaded by later processes.  Rebuilding is lazy —
-on the first lexical search after a change — so re-indexing one file stays
-fast; a forget deletes the saved index at once, because its vocabulary holds
-the forgotten words.
+Derived from the manifest's chunk texts and kept current by generation: see
+``core.library.derived``.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import Stemmer
 
-from core.fsutil import ensure_private_dir
+from core.library.derived import DerivedIndex
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -40,61 +32,37 @@ def tokenize(text: str, stopwords: frozenset[str]) -> list[str]:
     return list(_STEMMER.stemWords([w for w in _WORD.findall(text.lower()) if w not in stopwords]))
 
 
-class LexicalIndex:
+class LexicalIndex(DerivedIndex[Iterable[tuple[str, str]]]):
     def __init__(self, folder: Path) -> None:
-        self.folder = folder
+        super().__init__(folder)
         self._retriever: Any = None
-        self._ids: list[str] = []
-        self._generation: int | None = None
         self._stopwords = _stopwords()
 
-    def _load(self) -> None:
-        import bm25s
-
-        meta_file = self.folder / "ids.json"
-        if not meta_file.is_file():
-            return
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        self._ids = meta["ids"]
-        self._generation = int(meta["generation"])
-        self._retriever = bm25s.BM25.load(str(self.folder)) if self._ids else None
-
-    def ensure(self, generation: int, chunks: Iterable[tuple[str, str]]) -> None:
-        """Make the index current for the manifest's ``generation`` (rebuild if stale)."""
-        if self._generation is None:
-            self._load()
-        if self._generation == generation:
-            return
-        self.build(generation, chunks)
-
-    def build(self, generation: int, chunks: Iterable[tuple[str, str]]) -> None:
+    def _build(self, source: Iterable[tuple[str, str]]) -> list[str]:
         import bm25s
 
         ids: list[str] = []
         corpus: list[list[str]] = []
-        for cid, text in chunks:
+        for cid, text in source:
             ids.append(cid)
             corpus.append(tokenize(text, self._stopwords) or ["<empty>"])
-        retriever = None
-        ensure_private_dir(self.folder.parent)
-        tmp = Path(tempfile.mkdtemp(prefix=".bm25-", dir=self.folder.parent))
-        try:
-            if ids:
-                retriever = bm25s.BM25()
-                retriever.index(corpus, show_progress=False)
-                retriever.save(str(tmp))
-            (tmp / "ids.json").write_text(json.dumps({"generation": generation, "ids": ids}),
-                                          encoding="utf-8")
-            self.delete()
-            os.replace(tmp, self.folder)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        self._retriever, self._ids, self._generation = retriever, ids, generation
+        self._retriever = None
+        if ids:
+            self._retriever = bm25s.BM25()
+            self._retriever.index(corpus, show_progress=False)
+        return ids
 
-    def delete(self) -> None:
-        """Remove the saved index (after a forget: its vocabulary holds the forgotten words)."""
-        shutil.rmtree(self.folder, ignore_errors=True)
-        self._retriever, self._ids, self._generation = None, [], None
+    def _write(self, folder: Path) -> None:
+        if self._retriever is not None:
+            self._retriever.save(str(folder))
+
+    def _read(self, folder: Path) -> None:
+        import bm25s
+
+        self._retriever = bm25s.BM25.load(str(folder)) if self._ids else None
+
+    def _clear(self) -> None:
+        self._retriever = None
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """(chunk id, BM25 score), best first; only chunks sharing a word with the query."""

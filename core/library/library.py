@@ -6,6 +6,7 @@
       manifest.sqlite3     origins, documents (full text), chunks, status — the source of truth
       chroma/              Chroma PersistentClient: vectors + small metadata
       bm25/                lexical index, derived from the manifest, rebuilt when stale
+      vectors/             every chunk's vector for exact dense search, derived from Chroma
       write.lock           flock: one writer per library across processes
 
 Writes (add, add-git, index_documents, forget) hold the write lock and begin
@@ -44,6 +45,7 @@ from core.library.indexing import (
 from core.library.manifest import ChunkRow, Manifest, NewChunk
 from core.library.scanning import absolute
 from core.library.store import COLLECTION_PREFIX, ChunkStore
+from core.library.vectors import VectorIndex
 from core.paths import ProfilePaths
 
 Retriever = Literal["bm25", "dense", "hybrid"]
@@ -148,6 +150,7 @@ class Library:
         self.cache_dir = profile.home.cache_dir
         self.manifest = Manifest(self.dir / "manifest.sqlite3")
         self._lexical = LexicalIndex(self.dir / "bm25")
+        self._vectors = VectorIndex(self.dir / "vectors")
         self._lock = _WriteLock(self.dir / "write.lock")
         self._lock_wait_s = lock_wait_s
         self._store: ChunkStore | None = None
@@ -213,8 +216,9 @@ class Library:
         """Remove a file, folder, repository or source and everything derived from it.
 
         Afterwards no file in the library holds its text: manifest rows are
-        deleted and the file vacuumed, the BM25 index is dropped, and Chroma's
-        collection is rebuilt without its vectors and its SQLite vacuumed.
+        deleted and the file vacuumed, the BM25 index and the vector matrix are
+        dropped, and Chroma's collection is rebuilt without its vectors and its
+        SQLite vacuumed.
         """
         with self.writing():
             keys: list[str] = []
@@ -245,6 +249,7 @@ class Library:
     def _purge(self) -> None:
         """Rewrite every store so deleted text and vectors leave no bytes behind."""
         self._lexical.delete()
+        self._vectors.delete()
         self.manifest.vacuum()
         store = self.store
         old = store.name
@@ -287,6 +292,9 @@ class Library:
         if missing:
             rows = self.manifest.chunk_rows(sorted(missing))
             self._embed_rows(list(rows.values()))
+        if orphans or missing:
+            with self.manifest.transaction() as db:
+                self.manifest.bump_generation(db)  # the vector matrix must be rebuilt
         fixed["orphans"], fixed["missing"] = len(orphans), len(missing)
         return fixed
 
@@ -334,11 +342,12 @@ class Library:
         depth = k if retriever != "hybrid" else max(4 * k, 20)
         ranked: list[tuple[str, float]]
         if retriever in ("bm25", "hybrid"):
-            self._lexical.ensure(self.manifest.generation, self.manifest.chunk_texts())
+            self._lexical.ensure(self.manifest.generation, self.manifest.chunk_texts)
             lexical = self._lexical.search(query, depth)
             ranked = lexical
         if retriever in ("dense", "hybrid"):
-            dense = self.store.query(self.embedder.embed([query])[0], depth)
+            self._vectors.ensure(self.manifest.generation, self.store.vectors)
+            dense = self._vectors.search(self.embedder.embed([query])[0], depth)
             ranked = dense
         if retriever == "hybrid":
             ranked = reciprocal_rank_fusion([lexical, dense])

@@ -6,6 +6,9 @@ client settings (and by the guard's environment), and the collection gets
 Inkwell's own embedding function, so Chroma never reaches for its default
 model (which it would download).
 
+Chroma is where vectors live, not how they are searched: dense search is exact,
+over a matrix read from here (``core.library.vectors`` says why).
+
 Forgetting: deleted vectors stay in the HNSW files and deleted metadata in free
 SQLite pages.  :meth:`ChunkStore.compact` therefore copies the surviving
 vectors into a fresh collection, drops the old one (its segment folder goes
@@ -18,7 +21,7 @@ import functools
 import shutil
 import sqlite3
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -118,15 +121,12 @@ class ChunkStore:
             self._collection.delete(ids=list(ids[s:s + self._max_batch]))
 
     def all_ids(self) -> set[str]:
-        ids: set[str] = set()
-        page = 10_000
-        offset = 0
-        while True:
-            got = self._collection.get(include=[], limit=page, offset=offset)["ids"]
-            ids.update(got)
-            if len(got) < page:
-                return ids
-            offset += page
+        return {cid for page in _pages(self._collection, []) for cid in page["ids"]}
+
+    def vectors(self) -> Iterator[tuple[list[str], np.ndarray]]:
+        """Every stored (ids, vectors), a page at a time (the exact search's source)."""
+        for page in _pages(self._collection, ["embeddings"]):
+            yield list(page["ids"]), np.asarray(page["embeddings"], dtype=np.float32)
 
     def ids_of_origins(self, origins: Sequence[str]) -> list[str]:
         """Ids of every chunk Chroma holds for these origins (including ones the manifest
@@ -136,18 +136,6 @@ class ChunkStore:
         got = self._collection.get(where={"origin": {"$in": list(origins)}}, include=[])
         return list(got["ids"])
 
-    def query(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """(chunk id, cosine similarity), best first.
-
-        No ``count()`` first: Chroma (pinned 1.5) returns fewer results when it
-        holds fewer than ``k``, and counting costs 20+ ms at 100k chunks —
-        more than the search itself.
-        """
-        res = self._collection.query(query_embeddings=[vector], n_results=k,
-                                     include=["distances"])
-        return [(cid, 1.0 - float(dist))
-                for cid, dist in zip(res["ids"][0], res["distances"][0], strict=True)]
-
     def compact(self, new_name: str) -> None:
         """Copy the live vectors into ``new_name``, drop the old collection, vacuum.
 
@@ -156,16 +144,9 @@ class ChunkStore:
         """
         old = self._collection
         self._collection = self._open(new_name)
-        page = 5_000
-        offset = 0
-        while True:
-            got = old.get(include=["embeddings", "metadatas"], limit=page, offset=offset)
-            if got["ids"]:
-                self.upsert(got["ids"], np.asarray(got["embeddings"], dtype=np.float32),
-                            got["metadatas"])
-            if len(got["ids"]) < page:
-                return
-            offset += page
+        for page in _pages(old, ["embeddings", "metadatas"]):
+            self.upsert(page["ids"], np.asarray(page["embeddings"], dtype=np.float32),
+                        page["metadatas"])
 
     def drop_collection(self, name: str) -> None:
         if name in {c.name for c in self._client.list_collections()}:
@@ -190,6 +171,18 @@ class ChunkStore:
             db.execute("VACUUM")
         finally:
             db.close()
+
+
+def _pages(collection: Any, include: list[str], size: int = 5_000) -> Iterator[dict[str, Any]]:
+    """A whole collection, ``size`` records at a time (one ``get`` would hold it all)."""
+    offset = 0
+    while True:
+        page = collection.get(include=include, limit=size, offset=offset)
+        if page["ids"]:
+            yield page
+        if len(page["ids"]) < size:
+            return
+        offset += size
 
 
 def _is_uuid(name: str) -> bool:
