@@ -9,6 +9,7 @@ way :class:`core.runtime.ModelRuntime` renders a user turn.
 
 from __future__ import annotations
 
+import atexit
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -103,3 +104,12 @@ def vocab_for(model: ModelInfo) -> Vocab:
         if vocab is None:
             vocab = _VOCABS[model.sha256] = Vocab(model)
         return vocab
+
+
+@atexit.register
+def _close_vocabs() -> None:
+    """Free them before interpreter shutdown (see ``core.runtime.unload_all`` for why)."""
+    with _LOCK:
+        for vocab in _VOCABS.values():
+            vocab.llama.close()
+        _VOCABS.clear()

@@ -83,6 +83,22 @@ def test_add_search_and_incremental_reindex(tmp_path: Path, library: Library) ->
     assert library.search("cucumbers trellis", k=1)[0].source == str(files["garden"])
     assert all(h.source != str(files["mail"]) for h in library.search("glacier trailhead", k=5,
                                                                       retriever="dense"))
+    # A second reader (another process, as the desktop is to the CLI) loads the saved
+    # indexes, and rebuilds them when the writer has changed the library since.
+    reader = Library(library.profile)
+    try:
+        for retriever in ("bm25", "dense"):
+            assert reader.search("cucumbers trellis", k=1, retriever=retriever)[0].source \
+                == str(files["garden"])
+        kayak = tmp_path / "docs" / "kayak.md"
+        kayak.write_text("# Kayak\n\nPaddling the kayak across the fjord at dawn.\n")
+        assert library.add_job([tmp_path / "docs"]).execute().indexed == 1
+        for retriever in ("bm25", "dense"):
+            assert reader.search("kayak fjord", k=1, retriever=retriever)[0].source == str(kayak)
+    finally:
+        reader.close()
+    kayak.unlink()
+    assert library.add_job([tmp_path / "docs"]).execute().removed == 1
     status = library.status()
     assert status.counts == {"indexed": 4}
     assert {f.path for f in status.files} == {str(files[k]) for k in
