@@ -3,13 +3,13 @@
 Why not Chroma's HNSW index: an approximate graph can lose a document
 outright.  With many near-identical chunks (a log pasted into a note, a long
 repetitive line, templated mails) hnswlib's neighbour pruning leaves other
-vectors with no path to them: in a library of 234 chunks, 221 of them from
-one repetitive file, an e-mail that is the exact nearest neighbour of the
-query (cosine 0.82, the next 0.20) was missing from HNSW's top 150 in 8 of
-200 builds (Chroma's defaults), and raising ``ef_construction`` or
-``max_neighbors`` did not cure it once the near-duplicates grew.  For a
-personal library exact search is cheap: a matrix-vector product over
-100,000 x 384 float32 (150 MB) takes ~14 ms on two cores.
+vectors with almost no path to them: among 1,770 chunks, 1,768 of them from
+eight repetitive files, a note that is by far the query's nearest neighbour
+(cosine 0.77, the next 0.20) was not in HNSW's top 5 in 51 of 200 builds with
+Chroma's defaults, and in 16 to 26 with a denser graph
+(``benchmarks/library_hnsw_recall.py``).  For a personal library exact search
+is cheap: the product of a 100,000 x 384 float32 matrix (150 MB) with the
+query takes ~11 ms on two cores.
 
 The matrix is derived from Chroma and kept current by the manifest's
 generation (``core.library.derived``); vectors are L2-normalised when the
