@@ -45,9 +45,14 @@ class DerivedIndex(ABC, Generic[Source]):
     def ensure(self, generation: int, source: Callable[[], Source]) -> None:
         """Make the index current for ``generation``; ``source`` is read only to rebuild."""
         if self._generation is None and (self.folder / _META).is_file():
-            meta = json.loads((self.folder / _META).read_text(encoding="utf-8"))
-            self._ids, self._generation = list(meta["ids"]), int(meta["generation"])
-            self._read(self.folder)
+            try:
+                meta = json.loads((self.folder / _META).read_text(encoding="utf-8"))
+                self._ids, self._generation = list(meta["ids"]), int(meta["generation"])
+                self._read(self.folder)
+            except (OSError, ValueError, KeyError, TypeError):
+                # Swapped out by another process mid-read, or damaged: it is derived, rebuild.
+                self._ids, self._generation = [], None
+                self._clear()
         if self._generation != generation:
             self.build(generation, source())
 

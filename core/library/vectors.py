@@ -48,7 +48,10 @@ class VectorIndex(DerivedIndex[Pages]):
         np.save(folder / "vectors.npy", self._matrix)
 
     def _read(self, folder: Path) -> None:
-        self._matrix = np.load(folder / "vectors.npy")
+        matrix = np.load(folder / "vectors.npy")
+        if len(matrix) != len(self._ids):
+            raise ValueError(f"{folder}: {len(matrix)} vectors for {len(self._ids)} ids")
+        self._matrix = matrix
 
     def _clear(self) -> None:
         self._matrix = np.zeros((0, 0), dtype=np.float32)

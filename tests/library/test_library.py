@@ -272,3 +272,23 @@ def test_folder_watcher_indexes_changes(tmp_path: Path, library: Library) -> Non
 def test_search_an_empty_library(library: Library) -> None:
     for retriever in ("bm25", "dense", "hybrid"):
         assert library.search("anything at all", k=5, retriever=retriever) == []
+
+
+def test_a_damaged_saved_index_is_rebuilt(tmp_path: Path, library: Library) -> None:
+    """The saved BM25 index and vector matrix are derived: a damaged one (a disk error, or
+    another process swapping it out mid-read) is rebuilt from the stores, never an error."""
+    files = _corpus(tmp_path / "docs")
+    library.add_job([tmp_path / "docs"]).execute()
+    for retriever in ("bm25", "dense"):
+        library.search("stake tomato plants", k=1, retriever=retriever)
+    (library.dir / "vectors" / "vectors.npy").write_bytes(b"\x93NUMPY garbage")
+    (library.dir / "bm25" / "ids.json").write_text('{"generation": "x"')
+    reader = Library(library.profile)
+    try:
+        for retriever in ("bm25", "dense", "hybrid"):
+            assert reader.search("when should I stake tomato plants", k=1,
+                                 retriever=retriever)[0].source == str(files["garden"])
+    finally:
+        reader.close()
+    matrix = np.load(library.dir / "vectors" / "vectors.npy")
+    assert matrix.shape == (library.manifest.chunk_count(), 384)
