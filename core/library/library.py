@@ -346,7 +346,9 @@ class Library:
             lexical = self._lexical.search(query, depth)
             ranked = lexical
         if retriever in ("dense", "hybrid"):
-            self._vectors.ensure(self.manifest.generation, self.store.vectors)
+            # A lambda: naming self.store here would open Chroma even when the saved
+            # matrix is current (a fresh CLI search then took 2.7 s instead of 1.3 s).
+            self._vectors.ensure(self.manifest.generation, lambda: self.store.vectors())
             dense = self._vectors.search(self.embedder.embed([query])[0], depth)
             ranked = dense
         if retriever == "hybrid":

@@ -90,6 +90,7 @@ def test_add_search_and_incremental_reindex(tmp_path: Path, library: Library) ->
         for retriever in ("bm25", "dense"):
             assert reader.search("cucumbers trellis", k=1, retriever=retriever)[0].source \
                 == str(files["garden"])
+        assert reader._store is None  # served by the saved matrix: Chroma not even opened
         kayak = tmp_path / "docs" / "kayak.md"
         kayak.write_text("# Kayak\n\nPaddling the kayak across the fjord at dawn.\n")
         assert library.add_job([tmp_path / "docs"]).execute().indexed == 1
