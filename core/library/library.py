@@ -341,14 +341,15 @@ class Library:
             return []
         depth = k if retriever != "hybrid" else max(4 * k, 20)
         ranked: list[tuple[str, float]]
+        generation = self.manifest.generation
         if retriever in ("bm25", "hybrid"):
-            self._lexical.ensure(self.manifest.generation, self.manifest.chunk_texts)
+            self._lexical.ensure(generation, self.manifest.chunk_texts)
             lexical = self._lexical.search(query, depth)
             ranked = lexical
         if retriever in ("dense", "hybrid"):
             # A lambda: naming self.store here would open Chroma even when the saved
             # matrix is current (a fresh CLI search then took 2.7 s instead of 1.3 s).
-            self._vectors.ensure(self.manifest.generation, lambda: self.store.vectors())
+            self._vectors.ensure(generation, lambda: self.store.vectors())
             dense = self._vectors.search(self.embedder.embed([query])[0], depth)
             ranked = dense
         if retriever == "hybrid":
