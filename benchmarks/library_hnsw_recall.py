@@ -125,7 +125,7 @@ def main() -> None:
                        library.manifest.chunk_rows(ids).items()}
             (target,) = library.manifest.chunk_ids([str(target_path)])
             good = [i for i, cid in enumerate(ids) if "/good/" in origins[cid]]
-            bad = [i for i in range(len(ids)) if i not in set(good)]
+            bad = sorted(set(range(len(ids))) - set(good))
             query = library.embedder.embed([QUERY])[0]
             cosine = matrix @ query / np.linalg.norm(matrix, axis=1) / np.linalg.norm(query)
             order = np.argsort(-cosine)

@@ -8,8 +8,8 @@ eight repetitive files, a note that is by far the query's nearest neighbour
 (cosine 0.77, the next 0.20) was not in HNSW's top 5 in 51 of 200 builds with
 Chroma's defaults, and in 16 to 26 with a denser graph
 (``benchmarks/library_hnsw_recall.py``).  For a personal library exact search
-is cheap: the product of a 100,000 x 384 float32 matrix (150 MB) with the
-query takes ~11 ms on two cores.
+is cheap: at 100,000 chunks (a 150 MB matrix) a dense search, query embedding
+included, has p95 21.4 ms on two cores (``benchmarks/library_query_latency.py``).
 
 The matrix is derived from Chroma and kept current by the manifest's
 generation (``core.library.derived``); vectors are L2-normalised when the
