@@ -22,8 +22,8 @@ from core.errors import InkwellError
 PACKAGES = ("torch", "peft")
 # PyPI's torch 2.13.0 for Linux x86-64 and the NVIDIA wheels it requires, plus peft and
 # accelerate: measured, see packaging/README.md.
-LINUX_DOWNLOAD = "2.9 GB"
-LINUX_DISK = "5.0 GB"
+LINUX_DOWNLOAD = "2.7 GB"
+LINUX_DISK = "4.8 GB"
 
 
 class TrainerMissing(InkwellError):
