@@ -48,8 +48,12 @@ say "$dist from $mirror into $root, $(git -C "$repo" rev-parse --short "$ref") o
 step debootstrap debootstrap "$dist" "$root" "$mirror" > "$root.debootstrap.log" 2>&1
 
 # What a real installation has and debootstrap leaves out: name resolution, a hosts file,
-# and the kernel's file systems (a chroot sees them only when mounted).
+# and the kernel's file systems (a chroot sees them only when mounted).  The host's CA
+# bundle goes in for pip (PIP_CERT below): where HTTPS passes a TLS-inspecting proxy, as on
+# the machine these runs were made on, the bare system would not trust PyPI's certificate.
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+mkdir -p "$root/etc/ssl/certs"
+cp "${FRESH_CA:-/etc/ssl/certs/ca-certificates.crt}" "$root/etc/ssl/certs/fresh-machine-ca.pem"
 printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' > "$root/etc/hosts"
 mount -t proc proc "$root/proc"
 mount -t sysfs sysfs "$root/sys"
@@ -62,7 +66,7 @@ git -C "$root/root/inkwell" checkout -q "$(git -C "$repo" rev-parse "$ref")"
 inside() {  # a login-like environment in the clone: nothing of this machine's set-up leaks in
     chroot "$root" /usr/bin/env -i HOME=/root USER=root LANG=C.UTF-8 TERM=dumb \
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-        QT_QPA_PLATFORM=offscreen \
+        QT_QPA_PLATFORM=offscreen PIP_CERT=/etc/ssl/certs/fresh-machine-ca.pem \
         sh -c 'cd /root/inkwell && "$@"' sh "$@"
 }
 
@@ -70,10 +74,13 @@ say "python in the bare system: $(inside sh -c 'command -v python3 || echo none'
 status=0
 step "./inkwell-setup run --selftest" inside timeout 5400 ./inkwell-setup run --selftest \
     > "$root.run.log" 2>&1 || status=1
-say "after run: downloads $(inside du -sh /root/.cache/pip | cut -f1) (pip cache), .venv $(inside du -sh .venv | cut -f1), trainer installed: $(inside .venv/bin/python -c 'import importlib.util as u; print(u.find_spec("torch") is not None)')"
+sizes() {
+    say "after $1: pip cache $(inside sh -c 'du -sh /root/.cache/pip/* | tr "\t\n" ": "'), .venv $(inside du -sh .venv | cut -f1), trainer installed: $(inside .venv/bin/python -c 'import importlib.util as u; print(u.find_spec("torch") is not None)' || echo '?')"
+}
+sizes run
 step "./inkwell-setup test $*" inside timeout 7200 ./inkwell-setup test "$@" \
     > "$root.test.log" 2>&1 || status=1
-say "after test: downloads $(inside du -sh /root/.cache/pip | cut -f1) (pip cache), .venv $(inside du -sh .venv | cut -f1)"
+sizes test
 say "python: $(inside .venv/bin/python --version)"
 tail -n 3 "$root.run.log" | sed 's/^/  run| /' | tee -a "$log"
 tail -n 3 "$root.test.log" | sed 's/^/  test| /' | tee -a "$log"
