@@ -19,9 +19,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,6 +183,12 @@ def read_downloads(home: Home) -> list[dict[str, Any]]:
     return records
 
 
+def _read_lines(stream: Any, lines: queue.Queue[str | None]) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
 def download_command(request: Path) -> list[str]:
     return [sys.executable, "-P", "-m", "core.download", "--request", str(request)]
 
@@ -198,12 +206,6 @@ class DownloadJob(Job[ModelInfo]):
         self.entry = entry
         self.url, self.hosts = entry.source(mirror)
         self.target = home.models_dir / "downloads" / entry.file
-        self.process: subprocess.Popen[str] | None = None
-
-    def cancel(self) -> None:
-        super().cancel()
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()  # the part file stays; the next attempt resumes it
 
     def _record(self, outcome: str) -> None:
         record = {
@@ -227,25 +229,27 @@ class DownloadJob(Job[ModelInfo]):
             json.dump(request, fh)
         self._record("started")
         result: dict[str, Any] = {}
+        proc = subprocess.Popen(
+            download_command(Path(name)), stdout=subprocess.PIPE, text=True,
+            start_new_session=True,  # a Ctrl-C reaches this process, which ends the child
+        )
         try:
-            self.process = proc = subprocess.Popen(
-                download_command(Path(name)), stdout=subprocess.PIPE, text=True,
-                start_new_session=True,  # a Ctrl-C reaches this process, which ends the child
-            )
-            if self.cancel_token.cancelled:  # cancelled before the process existed
-                proc.terminate()
             assert proc.stdout is not None
-            for line in proc.stdout:
+            lines: queue.Queue[str | None] = queue.Queue()
+            threading.Thread(target=_read_lines, args=(proc.stdout, lines), daemon=True).start()
+            while (line := self._next_line(proc, lines)) is not None:
                 with contextlib.suppress(ValueError):
                     event = json.loads(line)
                     if event.get("event") == "progress":
                         self.report(event["done"], event["total"], self.entry.name)
                     else:
                         result = event
-            proc.wait()
         finally:
+            if proc.poll() is None:  # interrupted (Ctrl-C): the part file stays for a resume
+                proc.terminate()
+            proc.wait()
             Path(name).unlink(missing_ok=True)
-        if self.cancel_token.cancelled:
+        if result.get("event") != "done" and self.cancel_token.cancelled:
             self._record("cancelled")
             raise JobCancelled()
         if result.get("event") != "done":
@@ -259,6 +263,16 @@ class DownloadJob(Job[ModelInfo]):
             raise InkwellError(message)
         self._record("verified")
         return self._register()
+
+    def _next_line(self, proc: subprocess.Popen[str], lines: queue.Queue[str | None]) -> str | None:
+        """The process's next line; a cancel ends the process (its part file is kept)."""
+        while True:
+            if self.cancel_token.cancelled and proc.poll() is None:
+                proc.terminate()
+            try:
+                return lines.get(timeout=0.2)
+            except queue.Empty:
+                continue
 
     def _register(self) -> ModelInfo:
         registry = ModelRegistry(self.home)

@@ -107,11 +107,7 @@ def _get(args: argparse.Namespace, ctx: Context) -> int:
     job = DownloadJob(ctx.home, entry, mirror=mirror)
     print(f"downloading {entry.name} ({entry.size / 1e9:.2f} GB) from {job.url}", flush=True)
     job.on_progress(StderrProgress(entry.name))
-    try:
-        info = job.execute()
-    except KeyboardInterrupt:
-        job.cancel()
-        raise
+    info = job.execute()  # Ctrl-C ends the download process; `get` again resumes
     if args.json:
         print_json(info.to_json())
     else:
