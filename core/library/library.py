@@ -7,7 +7,7 @@
       chroma/              Chroma PersistentClient: vectors + small metadata
       bm25/                lexical index, derived from the manifest, rebuilt when stale
       vectors/             every chunk's vector for exact dense search, derived from Chroma
-      write.lock           flock: one writer per library across processes
+      write.lock           one writer per library across processes (core.locks)
 
 Writes (add, add-git, index_documents, forget) hold the write lock and begin
 by reconciling what a killed process may have left half done; reads need no
@@ -19,17 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import os
-import threading
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 from core.documents import Document
-from core.errors import DataDirBusy, InkwellError
+from core.errors import InkwellError
 from core.fsutil import ensure_private_dir, repair_private_permissions
 from core.library.bm25 import LexicalIndex
 from core.library.chunking import Chunker
@@ -40,6 +37,7 @@ from core.library.manifest import Manifest, NewChunk
 from core.library.scanning import absolute
 from core.library.store import COLLECTION_PREFIX, ChunkStore
 from core.library.vectors import VectorIndex
+from core.locks import process_lock
 from core.paths import ProfilePaths
 
 Retriever = Literal["bm25", "dense", "hybrid"]
@@ -92,49 +90,6 @@ class ForgetReport:
         return dataclasses.asdict(self)
 
 
-class _WriteLock:
-    """An exclusive flock on ``write.lock``, re-entrant within this process."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fh: IO[bytes] | None = None
-        self._depth = 0
-        self._thread_lock = threading.RLock()
-
-    @contextlib.contextmanager
-    def hold(self, wait_s: float) -> Iterator[bool]:
-        """Yield True when this is the outermost hold (the caller should reconcile)."""
-        with self._thread_lock:
-            outermost = self._depth == 0
-            if outermost:
-                self._acquire(wait_s)
-            self._depth += 1
-            try:
-                yield outermost
-            finally:
-                self._depth -= 1
-                if self._depth == 0 and self._fh is not None:
-                    fcntl.flock(self._fh, fcntl.LOCK_UN)
-                    self._fh.close()
-                    self._fh = None
-
-    def _acquire(self, wait_s: float) -> None:
-        fh = open(self.path, "a+b")  # noqa: SIM115 - held open for the lock's lifetime
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    fh.close()
-                    raise DataDirBusy(
-                        f"{self.path.parent}: another Inkwell process is changing this library "
-                        "(indexing or forgetting); wait for it to finish and try again") from None
-                time.sleep(0.1)
-        self._fh = fh
-
-
 class Library:
     def __init__(self, profile: ProfilePaths, lock_wait_s: float = LOCK_WAIT_S) -> None:
         profile.ensure()
@@ -144,7 +99,7 @@ class Library:
         self.manifest = Manifest(self.dir / "manifest.sqlite3")
         self._lexical = LexicalIndex(self.dir / "bm25")
         self._vectors = VectorIndex(self.dir / "vectors")
-        self._lock = _WriteLock(self.dir / "write.lock")
+        self._lock = process_lock(self.dir / "write.lock")
         self._lock_wait_s = lock_wait_s
         self._store: ChunkStore | None = None
         self._chunker: Chunker | None = None
@@ -179,7 +134,9 @@ class Library:
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
         """Hold the write lock; the outermost holder first repairs an interrupted run."""
-        with self._lock.hold(self._lock_wait_s) as outermost:
+        busy = (f"{self.dir}: another Inkwell process is changing this library (indexing or "
+                "forgetting); wait for it to finish and try again")
+        with self._lock.hold(busy=busy, wait_s=self._lock_wait_s) as outermost:
             if outermost:
                 self.reconcile()
             try:
