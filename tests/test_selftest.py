@@ -10,7 +10,6 @@ from pathlib import Path
 
 from core.adapters.job import TRAIN_WORKER_FLAG, worker_command
 
-
 # ``python -m core`` as on a machine where the trainer (torch, peft) is not installed.
 WITHOUT_TRAINER = ("import runpy, sys; sys.modules.update(torch=None, peft=None); "
                    "runpy.run_module('core', run_name='__main__')")
