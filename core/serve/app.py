@@ -27,7 +27,7 @@ import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
@@ -60,6 +60,9 @@ from core.serve.token import token_matches
 from core.settings import AppSettings, ProfileSettings
 from core.writer import Method, PreparedWrite, Writer, WriteRequest, resolve_adapter
 
+if TYPE_CHECKING:
+    from core.library import Library
+
 T = TypeVar("T")
 
 DEFAULT_MAX_WAITING = 4
@@ -91,6 +94,7 @@ class ModelGate:
                 f"{self.name} is busy: one answer is being written and {self.max_waiting} "
                 "more are waiting; try again shortly",
                 kind="rate_limit_error",
+                headers={"Retry-After": "1"},  # OpenAI clients wait this long, then retry
             )
         self._admitted += 1
         return Turn(self)
@@ -256,6 +260,7 @@ class Service:
         profile: ProfilePaths,
         max_waiting: int = DEFAULT_MAX_WAITING,
         runtime_for: Callable[[ModelInfo], ModelRuntime] = get_runtime,
+        library: Library | None = None,
     ) -> None:
         self.home = home
         self.profile = profile
@@ -263,7 +268,7 @@ class Service:
         self.runtime_for = runtime_for
         self.stats: Counter[str] = Counter()
         self._gates: dict[str, ModelGate] = {}
-        self._library: Any = None
+        self._library = library  # the desktop app shares its own; else opened on first use
         self._library_lock = threading.Lock()
         # Preparing a write reads the library; models generate in parallel, but one
         # retrieval at a time keeps the library's readers on one thread at once.
@@ -488,7 +493,7 @@ def build_app(service: Service, token: str) -> ASGIApp:
 
     async def api_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        return JSONResponse(exc.body(), status_code=exc.status)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     async def http_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
