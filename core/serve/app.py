@@ -41,7 +41,6 @@ from core.errors import InkwellError
 from core.jobs import CancelToken
 from core.models import ModelInfo, ModelRegistry
 from core.paths import Home, ProfilePaths
-from core.prompts import clean_answer
 from core.runtime import GenerationParams, ModelRuntime, get_runtime
 from core.serve.protocol import (
     MAX_BODY_BYTES,
@@ -209,19 +208,16 @@ class Generation:
             for index in range(self.plan.n):
                 if self.cancel.cancelled:
                     break
-                # TODO(issue 18): the answer pipeline's N distinct suggestions and its
-                # streaming of only what the final answer keeps replace this loop.
                 params = replace(prepared.params, seed=prepared.params.seed + index)
                 pieces = []
-                for piece in writer.runtime.stream(prepared.prompt, params, prepared.adapter,
-                                                   self.cancel):
+                for piece in writer.stream(replace(prepared, params=params), self.cancel):
                     pieces.append(piece)
                     post("piece", index, piece)
-                raw = "".join(pieces)
-                tokens = writer.runtime.count_tokens(raw)
+                text = "".join(pieces)
+                tokens = writer.runtime.count_tokens(text)
                 completion_tokens += tokens
                 finish = "length" if tokens >= params.max_tokens else "stop"
-                choice = Choice(clean_answer(prepared.spec, raw), finish)
+                choice = Choice(text, finish)
                 choices.append(choice)
                 post("choice", index, choice)
             prompt_tokens = writer.runtime.count_tokens(prepared.prompt)
@@ -349,7 +345,7 @@ class Service:
             else request.temperature,
             seed=request.seed or 0,
             stop=tuple(request.stop),
-            **({} if request.top_p is None else {"top_p": request.top_p}),
+            top_p=GenerationParams.top_p if request.top_p is None else request.top_p,
         )
         write = WriteRequest(request.text(), options.task, method, adapter, options.retriever,
                              options.k, params=params)
