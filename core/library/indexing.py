@@ -284,11 +284,15 @@ def flush(library: Library, batch: list[Entry]) -> None:
         store = library.store
         store.delete(stale)
         chunks = [(e, c) for e in changing for c in e.chunks]
+        written: list[tuple[str, str]] = []  # (chunk id, what the lexical index sees)
         if chunks:
             vectors = library.embedder.embed([c.text for _, c in chunks])
             docs = {(e.key, d.doc_id): d for e in changing for d in e.docs}
             store.upsert([c.chunk_id for _, c in chunks], vectors,
                          [chunk_metadata(e.key, docs[(e.key, c.doc_id)], c) for e, c in chunks])
+            written = [(c.chunk_id, f"{docs[(e.key, c.doc_id)].title}\n{c.text}")
+                       for e, c in chunks]
+    before = manifest.generation
     with manifest.transaction() as db:
         for e in batch:
             if e.remove:
@@ -300,6 +304,8 @@ def flush(library: Library, batch: list[Entry]) -> None:
                                 e.content_hash)
         if changing:
             manifest.bump_generation(db)
+    if changing:
+        library.indexed(before, manifest.generation, written, stale)
     batch.clear()
 
 
