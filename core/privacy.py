@@ -24,6 +24,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,11 @@ class _Guard:
         self.refused: list[RefusedAttempt] = []
         self.log_file: Path | None = None
         self._lock = threading.Lock()
+        # The download process's one allowance (``allow_hosts``): these names, and the
+        # addresses they were resolved to in this process.  Empty everywhere else.
+        self.allowed_names: tuple[str, ...] = ()
+        self.allowed_addresses: set[str] = set()
+        self._resolving = threading.local()
 
     def hook(self, event: str, args: tuple[Any, ...]) -> None:
         if not event.startswith("socket."):
@@ -74,16 +80,50 @@ class _Guard:
             sock, address = args[0], args[1]
             if event == "socket.sendmsg" and address is None:
                 return  # sendmsg on a connected socket: its connect was checked
-            if not _is_local(getattr(sock, "family", None), address):
+            if not (_is_local(getattr(sock, "family", None), address)
+                    or self._allowed_address(address)):
                 self._refuse(event, address)
         elif event == "socket.getaddrinfo":
             host = args[0]
-            if not (_is_local_host(host) or _is_numeric(host)):
+            if self._allowed_name(host):
+                self._learn_addresses(host, args[1])
+            elif not (_is_local_host(host) or _is_numeric(host)):
                 self._refuse(event, (host, args[1]))
         elif event in ("socket.gethostbyname", "socket.gethostbyname_ex", "socket.gethostbyaddr"):
             host = args[0]
             if not _is_local_host(host):
                 self._refuse(event, host)
+
+    def _allowed_name(self, host: Any) -> bool:
+        if not self.allowed_names or not isinstance(host, str | bytes):
+            return False
+        name = (host.decode("ascii", "replace") if isinstance(host, bytes) else host).lower()
+        name = name.rstrip(".")
+        return any(name == allowed for allowed in self.allowed_names)
+
+    def _learn_addresses(self, host: Any, port: Any) -> None:
+        """Resolve an allowed name here too, so its addresses can be connected to.
+
+        The audit event comes before the lookup, so the guard cannot see its result;
+        it makes the same lookup itself (re-entry is let through) and remembers it.
+        """
+        if getattr(self._resolving, "active", False):
+            return
+        self._resolving.active = True
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError:
+            return  # the caller's own lookup fails the same way and reports it
+        finally:
+            self._resolving.active = False
+        with self._lock:
+            self.allowed_addresses.update(str(info[4][0]).split("%")[0] for info in infos)
+
+    def _allowed_address(self, address: Any) -> bool:
+        if not isinstance(address, tuple) or not address:
+            return False
+        with self._lock:
+            return str(address[0]).split("%")[0] in self.allowed_addresses
 
     def _refuse(self, event: str, address: Any) -> None:
         attempt = RefusedAttempt(time.time(), event, _describe(address))
@@ -113,15 +153,23 @@ def _private_opener(path: str, flags: int) -> int:
     return os.open(path, flags, 0o600)
 
 
-def install_network_guard(log_file: Path | None = None) -> None:
+def install_network_guard(
+    log_file: Path | None = None, allow_hosts: Sequence[str] = ()
+) -> None:
     """Set offline switches and refuse non-local network access for this process.
 
-    Safe to call more than once; later calls only update the log file.
+    ``allow_hosts`` is for the model download process only (``core.download``): the
+    exact host names it may look up and connect to (a numeric address is allowed as
+    itself).  Safe to call more than once; later calls only update the log file.
     """
     os.environ.update(OFFLINE_ENV)
     with _GUARD._lock:
         if log_file is not None:
             _GUARD.log_file = log_file
+        if allow_hosts and not _GUARD.allowed_names:  # set once; never widened later
+            names = tuple(h.lower().rstrip(".") for h in allow_hosts)
+            _GUARD.allowed_names = names
+            _GUARD.allowed_addresses.update(h.strip("[]") for h in names if _is_numeric(h))
         if _GUARD.installed:
             return
         _GUARD.installed = True

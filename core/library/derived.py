@@ -23,19 +23,19 @@ thread sees the old pair or the new one, never new vectors with old ids.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
 import tempfile
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
 from core.fsutil import ensure_private_dir
+from core.locks import hold
 
 Source = TypeVar("Source")
 Data = TypeVar("Data")
@@ -159,16 +159,10 @@ class DerivedIndex(ABC, Generic[Source, Data]):
         self._snapshot = Snapshot(None, [], self._empty())
         self._unsaved = False
 
-    @contextlib.contextmanager
-    def _swap_lock(self) -> Iterator[None]:
-        """An exclusive flock on ``derived.lock`` beside the folder, across processes and
-        threads (each holder opens its own file, and flock locks are per open file)."""
-        with open(self.folder.parent / LOCK_NAME, "a+b") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+    def _swap_lock(self) -> contextlib.AbstractContextManager[bool]:
+        """``derived.lock`` beside the folder: held only to check the generation and swap."""
+        return hold(self.folder.parent / LOCK_NAME, wait_s=None,
+                    busy=f"{self.folder.parent}: the search index is locked")
 
     @abstractmethod
     def _empty(self) -> Data:
