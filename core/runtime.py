@@ -65,17 +65,18 @@ def default_threads() -> int:
 
 
 def default_batch_threads() -> int:
-    """Threads for prompt processing: every core (``$INKWELL_BATCH_THREADS`` overrides).
+    """Threads for prompt processing (``$INKWELL_BATCH_THREADS`` overrides): as for decoding.
 
-    Evaluating the prompt is one large matrix product per layer, not a token-by-
-    token loop, so llama.cpp's threads wait on each other once per layer, not
-    once per token; a long (retrieval) prompt is where the user waits before the
-    first word (``benchmarks/rag_ttft.py`` measures both settings).
+    All cores would evaluate a long (retrieval) prompt faster on an idle machine,
+    but llama.cpp's threads meet once per layer and spin while they wait, so on a
+    busy machine a descheduled thread stalls the whole prompt: measured on this
+    project's shared 2-core machine, the RAG prompt's first token came later with
+    2 batch threads than with 1 (``benchmarks/rag_ttft.py``, docs/LIBRARY.md).
     """
     env = os.environ.get("INKWELL_BATCH_THREADS")
     if env and env.isdigit() and int(env) > 0:
         return int(env)
-    return _cores()
+    return default_threads()
 
 
 def _cores() -> int:
