@@ -39,7 +39,7 @@ class ModelInfo:
     chat_template: bool
     size: int
     sha256: str
-    source: str  # "bundled" or "added"
+    source: str  # "bundled", "added" (a file of the user's) or "downloaded" (from the catalog)
     description: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -194,7 +194,8 @@ class ModelRegistry:
         for name, entry in sorted(self._load()["added"].items()):
             path = Path(entry["path"])
             if path.exists():
-                models.append(self._describe(name, path, "added", entry.get("description", "")))
+                models.append(self._describe(
+                    name, path, entry.get("source", "added"), entry.get("description", "")))
         return models
 
     def _bundled_path(self, name: str) -> Path | None:
@@ -217,9 +218,16 @@ class ModelRegistry:
         path = Path(entry["path"])
         if not path.exists():
             raise BadModelFile(f"{path}: the file of added model {name!r} no longer exists")
-        return self._describe(name, path, "added", entry.get("description", ""))
+        source = entry.get("source", "added")
+        return self._describe(name, path, source, entry.get("description", ""))
 
-    def add(self, file: str | os.PathLike[str], name: str | None = None) -> ModelInfo:
+    def add(
+        self,
+        file: str | os.PathLike[str],
+        name: str | None = None,
+        description: str | None = None,
+        source: str = "added",
+    ) -> ModelInfo:
         path = Path(file).expanduser().resolve()
         if path.suffix.lower() != ".gguf":
             raise BadModelFile(f"{path}: expected a .gguf file (got extension {path.suffix!r})")
@@ -230,7 +238,11 @@ class ModelRegistry:
         if name in _BUNDLED:
             raise InkwellError(f"{name!r} is the name of a bundled model; choose another --name")
         data = self._load()
-        data["added"][name] = {"path": str(path), "description": f"Added from {path.name}"}
+        data["added"][name] = {
+            "path": str(path),
+            "description": description or f"Added from {path.name}",
+            "source": source,
+        }
         atomic_write_json(self._file, data)
         return self.get(name)
 

@@ -30,11 +30,12 @@ The small API for the processes that need more:
   loopback port pass (a test's client of an ``inkwell serve`` started in another
   process; a server's own port is allowed without it);
 * ``install_network_guard(allow_hosts=["models.example.org"])`` — that host may be
-  looked up and connected to, nothing else (the model download process);
+  looked up and connected to, nothing else (the model download process,
+  ``core.download``; set once, never widened by a later call);
 * ``install_network_guard(allow_programs=["strace"])`` — children running that
   program (a name or a path) may be started (the test suite's tools).
 
-Calling it again adds to these allowlists; nothing is ever removed.
+Calling it again adds loopback ports and programs; nothing is ever removed.
 
 An audit hook (rather than monkey-patching ``socket``) sees every Python-level
 socket operation, including ones made through sockets created before the guard
@@ -161,9 +162,9 @@ class _Guard:
         if not (isinstance(address, tuple) and address):
             return False
         host, port = str(address[0]), address[1] if len(address) > 1 else None
-        if _is_local_host(host):
-            return port in self.loopback_ports or self._listening_on(port)
-        return self._allowed_host(host) or self._is_allowed_address(host)
+        if self._allowed_host(host) or self._is_allowed_address(host):
+            return True
+        return _is_local_host(host) and (port in self.loopback_ports or self._listening_on(port))
 
     def _listening_on(self, port: Any) -> bool:
         """True if one of this process's own loopback sockets is bound to ``port``."""
@@ -185,22 +186,26 @@ class _Guard:
     def _is_allowed_address(self, host: str) -> bool:
         if not self.hosts:
             return False
-        ip = host.split("%")[0]
+        ip = host.strip("[]").split("%")[0]
         if ip not in self._host_addresses:
             self._resolve_allowed()  # a round-robin name may have moved since
         return ip in self._host_addresses
 
     def _resolve_allowed(self) -> None:
-        """Remember the addresses of the allowed hosts (looked up with the guard's leave)."""
+        """Remember the addresses of the allowed hosts.
+
+        The audit event comes before a lookup, so the guard cannot see its result; it
+        makes the same lookup itself (its own lookups are let through) and remembers it.
+        """
         self._resolving.active = True
         try:
             for host in sorted(self.hosts):
                 try:
-                    infos = socket.getaddrinfo(host, None)
+                    infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
                 except OSError:
-                    continue
+                    continue  # the caller's own lookup fails the same way and reports it
                 with self._lock:
-                    self._host_addresses.update(str(info[4][0]) for info in infos)
+                    self._host_addresses.update(str(info[4][0]).split("%")[0] for info in infos)
         finally:
             self._resolving.active = False
 
@@ -245,9 +250,9 @@ class _Guard:
                     )
             except OSError:
                 pass
-        what = "start a program" if event in _SPAWN_EVENTS else "make a network connection"
+        what = "to start the program" if event in _SPAWN_EVENTS else "a network connection to"
         raise NetworkRefused(
-            f"Inkwell works offline: refused to {what}: {attempt.address} "
+            f"Inkwell works offline: refused {what} {attempt.address} "
             f"({event}). Nothing leaves this machine."
         )
 
@@ -285,8 +290,9 @@ def install_network_guard(
 ) -> None:
     """Set offline switches and refuse non-local network access for this process.
 
-    Safe to call more than once; later calls update the log file and add to the
-    allowlists (see the module docstring).
+    Safe to call more than once; later calls update the log file and add loopback
+    ports and programs.  ``allow_hosts`` is for the model download process only
+    (``core.download``) and is set once: a later call cannot widen it.
     """
     _drop_proxy_settings()
     os.environ.update(OFFLINE_ENV)
@@ -294,8 +300,10 @@ def install_network_guard(
         if log_file is not None:
             _GUARD.log_file = log_file
         _GUARD.loopback_ports.update(int(p) for p in allow_loopback_ports)
-        _GUARD.hosts.update(h.lower().rstrip(".") for h in allow_hosts)
         _GUARD.programs.update(allow_programs)
+        if allow_hosts and not _GUARD.hosts:
+            _GUARD.hosts = {h.lower().rstrip(".") for h in allow_hosts}
+            _GUARD._host_addresses.update(h.strip("[]") for h in _GUARD.hosts if _is_numeric(h))
         if _GUARD.installed:
             return
         _GUARD.installed = True

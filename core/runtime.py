@@ -19,7 +19,7 @@ import atexit
 import ctypes
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,8 @@ class GenerationParams:
     stop: tuple[str, ...] = ()
     top_p: float = 0.95
     repeat_penalty: float = 1.0
+    # Word n-grams an answer may not repeat (core.decoding.NoRepeatWords); 0: no rule.
+    no_repeat_ngram: int = 0
 
 
 @dataclass(frozen=True)
@@ -252,7 +254,7 @@ class ModelRuntime:
         params: GenerationParams = GenerationParams(),
         adapter: ActiveAdapter | None = None,
         cancel: CancelToken | None = None,
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         """Yield text pieces as llama.cpp produces them; ``prompt`` is sent as it is."""
         with self.lock:
             self.use_adapter(adapter)
@@ -268,6 +270,7 @@ class ModelRuntime:
                 repeat_penalty=params.repeat_penalty,
                 seed=params.seed,
                 stop=list(params.stop) or None,
+                logits_processor=self._processors(params),
                 stream=True,
             )
             try:
@@ -279,6 +282,67 @@ class ModelRuntime:
                         yield text
             finally:
                 pieces.close()  # type: ignore[union-attr]
+
+    def _processors(self, params: GenerationParams) -> Any:
+        if not params.no_repeat_ngram:
+            return None
+        from llama_cpp import LogitsProcessorList
+
+        from core.decoding import NoRepeatWords
+
+        rule = NoRepeatWords(params.no_repeat_ngram, self._detokenize, self._first_token)
+        return LogitsProcessorList([rule])
+
+    def _detokenize(self, tokens: Sequence[int]) -> str:
+        return self.llama.detokenize(list(tokens)).decode("utf-8", "ignore")
+
+    def _first_token(self, text: str) -> int | None:
+        tokens = self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        return tokens[0] if tokens else None
+
+    def score(
+        self,
+        prompt: str,
+        continuations: Sequence[str],
+        adapter: ActiveAdapter | None = None,
+    ) -> list[float]:
+        """Mean log-probability per token of each continuation of ``prompt``.
+
+        The prompt is evaluated once; each continuation is then read token by
+        token from the prompt's cached state, with the adapter applied.
+        """
+        with self.lock:
+            self.use_adapter(adapter)
+            head = self.llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+            self.llama.reset()
+            self.llama.eval(head)
+            first = self._last_logprobs()
+            scores = []
+            for text in continuations:
+                whole = self.llama.tokenize(
+                    (prompt + text).encode("utf-8"), add_bos=True, special=True
+                )
+                tail = (
+                    whole[len(head) :]
+                    if whole[: len(head)] == head
+                    else self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+                )
+                self.llama.n_tokens = len(head)  # back to the prompt: its cache is kept
+                logprobs, total = first, 0.0
+                for token in tail:
+                    total += float(logprobs[token])
+                    self.llama.eval([token])
+                    logprobs = self._last_logprobs()
+                scores.append(total / max(1, len(tail)))
+            return scores
+
+    def _last_logprobs(self) -> np.ndarray:
+        import llama_cpp
+
+        pointer = llama_cpp.llama_get_logits_ith(self.llama.ctx, -1)
+        logits = np.ctypeslib.as_array(pointer, shape=(self.llama.n_vocab(),)).astype(np.float64)
+        top = logits.max()
+        return logits - top - np.log(np.exp(logits - top).sum())
 
     def complete(
         self,

@@ -28,6 +28,7 @@ class AppSettings(_JsonSettings):
     max_tokens: int = 128
     temperature: float = 0.0
     theme: str = "system"  # "system", "light" or "dark"
+    model_mirror: str | None = None  # a server of the catalog's files by name (inkwell models get)
 
     @classmethod
     def load(cls, home: Home) -> AppSettings:

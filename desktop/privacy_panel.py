@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.catalog import read_downloads
 from core.diagnostics import data_locations
 from core.privacy import guard_installed, read_refusal_log
 from desktop.session import Session
@@ -45,6 +46,12 @@ class PrivacyPanel(QWidget):
         guard_layout = QVBoxLayout(guard_box)
         guard_layout.addWidget(self.guard_state)
         guard_layout.addWidget(self.refused)
+        # The one network use: model downloads the user started (what, when, from where).
+        self.downloads = QListWidget()
+        self.downloads.setAccessibleName("Model downloads")
+        self.downloads.setMaximumHeight(72)
+        guard_layout.addWidget(QLabel("Model downloads you started (the only network use):"))
+        guard_layout.addWidget(self.downloads)
 
         self.storage = QTreeWidget()
         self.storage.setAccessibleName("Where your data lives")
@@ -84,6 +91,11 @@ class PrivacyPanel(QWidget):
         self.refused.clear()
         attempts = read_refusal_log(guard_log(self.session))
         self.refused.addItems(attempts or ["No connection attempt has been refused."])
+        self.downloads.clear()
+        self.downloads.addItems([
+            f"{d.get('when', '?')}  {d.get('model', '?')}  from {d.get('url', '?')}  "
+            f"({d.get('outcome', '?')})" for d in read_downloads(self.session.home)
+        ] or ["No model has been downloaded."])
         self.storage.clear()
         total = 0
         for place in data_locations(self.session.home, self.session.profile):

