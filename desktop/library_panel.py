@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.choices import FOLDER as CHOICES_FOLDER
 from core.errors import InkwellError
 from core.forget import forget as forget_everywhere
 from core.jobs import Job, Progress
@@ -88,6 +89,8 @@ def _row(f: FileStatus) -> Row:
         repo, _, commit = f.path.rpartition("@")
         name, folder = f.title or commit, Path(repo).name
         tooltip = f"{repo}\ncommit {commit}"
+    elif Path(f.path.rpartition("#")[0]).name == CHOICES_FOLDER:
+        name, folder, tooltip = f.title, "Answers you kept", f.path
     else:
         path = Path(f.path)
         name, folder, tooltip = path.name, str(path.parent), f.path
