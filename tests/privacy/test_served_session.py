@@ -22,6 +22,7 @@ from tests.privacy.pipeline import (
     Tracer,
     egress_summary,
     namespaces_usable,
+    need_os_proof,
     strace_usable,
     unshare_wrap,
 )
@@ -35,9 +36,8 @@ NOTES = {
 
 @pytest.mark.timeout(SESSION_TIMEOUT_S)
 def test_served_session_works_offline_and_makes_no_non_local_connection(tmp_path: Path) -> None:
-    for reason in (strace_usable(), namespaces_usable()):
-        if reason is not None:
-            pytest.skip(reason)
+    need_os_proof(strace_usable())
+    need_os_proof(namespaces_usable())
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for name, text in NOTES.items():
