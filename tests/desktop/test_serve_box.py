@@ -7,6 +7,7 @@ import socket
 import httpx
 from PySide6.QtGui import QGuiApplication
 
+from core.serve.token import token_file
 from core.settings import AppSettings
 
 
@@ -28,6 +29,7 @@ def test_editor_access_starts_and_stops_the_server(window, session) -> None:
     box.port.setValue(port)
     assert box.url.text() == f"http://127.0.0.1:{port}/v1"
     assert not _listening(port)
+    assert not token_file(session.home).exists() and not box.token.text()  # nothing made yet
 
     box.enabled.setChecked(True)
     assert box.server is not None and _listening(port)
