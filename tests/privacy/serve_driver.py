@@ -61,9 +61,11 @@ def main() -> int:
     report: dict[str, object] = {}
     try:
         line = server.stdout.readline()  # type: ignore[union-attr]
-        match = re.search(r"http://127\.0\.0\.1:\d+/v1", line)
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/v1", line)
         if match is None:
             raise SystemExit(f"the server did not start: {line!r}")
+        # The editor's side: the guard lets it reach the server's port, and no other.
+        install_network_guard(allow_loopback_ports=[int(match.group(1))])
         client = OpenAI(base_url=match.group(0), api_key=token, max_retries=0, timeout=300)
         model = "smollm2-135m-instruct"
         report["models"] = sorted(m.id for m in client.models.list())
