@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
@@ -53,7 +53,9 @@ REGENERATE_TEMPERATURE = 0.8  # a regenerated answer must differ, so it is never
 def write_work(session: Session, request: WriteRequest, worker: Worker) -> PreparedWrite:
     """The whole binding to ``core``: the same ``Writer`` calls as ``inkwell write``."""
     library = session.library() if request.method.retrieves else None
-    writer = Writer(session.home, session.profile, library=library)
+    model = session.model()
+    writer = Writer(session.home, session.profile, model, library=library,
+                    runtime=session.load_model(model))
     prepared = writer.prepare(request)
     worker.publish(prepared)
     for piece in writer.stream(prepared, worker.cancel_token):
@@ -62,6 +64,8 @@ def write_work(session: Session, request: WriteRequest, worker: Worker) -> Prepa
 
 
 class WritePanel(QWidget):
+    streamed = Signal(str)  # a batch of the answer, as it is written
+
     def __init__(self, session: Session, workers: Workers, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
@@ -239,6 +243,7 @@ class WritePanel(QWidget):
         cursor.movePosition(cursor.MoveOperation.End)
         cursor.insertText(text)
         self.output.ensureCursorVisible()
+        self.streamed.emit(text)
 
     def _finished(self, prepared: PreparedWrite) -> None:
         text = clean_answer(prepared.spec, self.output.toPlainText())
