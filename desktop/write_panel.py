@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
@@ -11,16 +11,20 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
+    QListWidget,
+    QListWidgetItem,
     QPlainTextEdit,
+    QSpinBox,
     QSplitter,
     QTreeWidget,
     QTreeWidgetItem,
     QWidget,
 )
 
-from core.prompts import WRITING_TASKS, clean_answer
+from core.models import DEFAULT_MODEL
+from core.prompts import WRITING_TASKS, spec_for
 from core.runtime import GenerationParams
-from core.writer import Method, PreparedWrite, Writer, WriteRequest
+from core.writer import SUGGEST_TEMPERATURE, Method, PreparedWrite, Suggestion, Writer, WriteRequest
 from desktop.session import Session
 from desktop.widgets import button, panel_layout, set_status, status_label
 from desktop.workers import Worker, Workers
@@ -47,10 +51,16 @@ METHOD_LABELS = {
     Method.PEFT: "My adapter",
     Method.RAG_PEFT: "RAG + My adapter",
 }
-REGENERATE_TEMPERATURE = 0.8  # a regenerated answer must differ, so it is never greedy
+SUGGESTIONS = 3  # offered by default for one-line tasks: a few to choose from, quickly written
 
 
-def write_work(session: Session, request: WriteRequest, worker: Worker) -> PreparedWrite:
+@dataclass(frozen=True)
+class Written:
+    prepared: PreparedWrite
+    suggestions: list[Suggestion]  # ranked; empty when the answer was streamed
+
+
+def write_work(session: Session, request: WriteRequest, n: int, worker: Worker) -> Written:
     """The whole binding to ``core``: the same ``Writer`` calls as ``inkwell write``."""
     library = session.library() if request.method.retrieves else None
     model = session.model()
@@ -58,12 +68,15 @@ def write_work(session: Session, request: WriteRequest, worker: Worker) -> Prepa
                     runtime=session.load_model(model))
     prepared = writer.prepare(request)
     worker.publish(prepared)
+    if n > 1:
+        return Written(prepared, writer.suggest(prepared, n, worker.cancel_token))
     for piece in writer.stream(prepared, worker.cancel_token):
         worker.write(piece)
-    return prepared
+    return Written(prepared, [])
 
 
 class WritePanel(QWidget):
+    settings_requested = Signal()  # the user follows the note's link to choose a model
     streamed = Signal(str)  # a batch of the answer, as it is written
 
     def __init__(self, session: Session, workers: Workers, parent: QWidget | None = None) -> None:
@@ -90,17 +103,26 @@ class WritePanel(QWidget):
         self.stop_button = button("Stop", "Stop writing (Esc)")
         self.regen_button = button("Regenerate", "Write another answer to the same input")
         self.copy_button = button("Copy", "Copy the answer to the clipboard")
+        self.count = QSpinBox()
+        self.count.setAccessibleName("Suggestions")
+        self.count.setRange(1, 5)
+        self.count.setValue(SUGGESTIONS)
+        self.count.setToolTip("How many titles or subjects to offer, best first")
         self.write_button.clicked.connect(self.write)
         self.stop_button.clicked.connect(self.stop)
         self.regen_button.clicked.connect(self.regenerate)
         self.copy_button.clicked.connect(self.copy)
 
         controls = QHBoxLayout()
+        self.count_caption = QLabel("Suggestions")
+        self.count_caption.setBuddy(self.count)
         for label, widget in (("Task", self.task), ("Method", self.method)):
             caption = QLabel(label)
             caption.setBuddy(widget)
             controls.addWidget(caption)
             controls.addWidget(widget)
+        controls.addWidget(self.count_caption)
+        controls.addWidget(self.count)
         controls.addStretch(1)
         for b in (self.write_button, self.stop_button, self.regen_button, self.copy_button):
             controls.addWidget(b)
@@ -108,10 +130,19 @@ class WritePanel(QWidget):
 
         self.input = QPlainTextEdit()
         self.input.setAccessibleName("Input")
+        self.suggestions = QListWidget()
+        self.suggestions.setAccessibleName("Suggestions")
+        self.suggestions.setToolTip("Pick one: click it or press Ctrl+1, Ctrl+2, …; "
+                                    "Enter or a double-click copies it")
+        self.suggestions.currentRowChanged.connect(self._pick)
+        self.suggestions.itemActivated.connect(lambda _item: self.copy())
         self.output = QPlainTextEdit()
         self.output.setReadOnly(True)
         self.output.setAccessibleName("Answer")
         self.output.setPlaceholderText("The answer appears here as it is written.")
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.note.linkActivated.connect(lambda _link: self.settings_requested.emit())
         self.sources = QTreeWidget()
         self.sources.setAccessibleName("Sources used")
         self.sources.setHeaderLabels(["Source used", "Date", "Path"])
@@ -121,10 +152,11 @@ class WritePanel(QWidget):
         self.status = status_label()
 
         splitter = QSplitter(Qt.Orientation.Vertical)
-        for part in (self.input, self.output, self.sources):
+        for part in (self.input, self.suggestions, self.output, self.sources):
             splitter.addWidget(part)
-        splitter.setSizes([150, 220, 110])
+        splitter.setSizes([150, 110, 110, 110])
         layout.addWidget(splitter, 1)
+        layout.addWidget(self.note)
         layout.addWidget(self.status)
 
         QWidget.setTabOrder(self.task, self.method)
@@ -133,13 +165,18 @@ class WritePanel(QWidget):
         QWidget.setTabOrder(self.write_button, self.stop_button)
         QWidget.setTabOrder(self.stop_button, self.regen_button)
         QWidget.setTabOrder(self.regen_button, self.copy_button)
-        QWidget.setTabOrder(self.copy_button, self.output)
+        QWidget.setTabOrder(self.copy_button, self.suggestions)
+        QWidget.setTabOrder(self.suggestions, self.output)
         QWidget.setTabOrder(self.output, self.sources)
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
             QShortcut(QKeySequence(keys), self, self.write,
                       context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         QShortcut(QKeySequence("Esc"), self, self.stop,
                   context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        for row in range(self.count.maximum()):
+            QShortcut(QKeySequence(f"Ctrl+{row + 1}"), self,
+                      lambda row=row: self.suggestions.setCurrentRow(row),
+                      context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self._task_changed()
         self.refresh()
         self._set_running(False)
@@ -167,7 +204,21 @@ class WritePanel(QWidget):
             self.method.setCurrentIndex(self.method.findData(wanted.value))
 
     def _task_changed(self) -> None:
-        self.input.setPlaceholderText(TASK_HINTS[self.task.currentData()])
+        task = self.task.currentData()
+        self.input.setPlaceholderText(TASK_HINTS[task])
+        one_line = spec_for(task).single_line
+        for widget in (self.count_caption, self.count, self.suggestions):
+            widget.setVisible(one_line)
+        model = self.session.app_settings().model or DEFAULT_MODEL
+        self.note.setVisible(not one_line)
+        self.note.setText(
+            f"Drafts come from {model}, a small model that runs on any computer: it keeps to "
+            "your voice but may invent names and numbers. A larger model writes better drafts: "
+            '<a href="settings">Settings → Models</a>.'
+        )
+
+    def _suggestion_count(self) -> int:
+        return self.count.value() if spec_for(self.task.currentData()).single_line else 1
 
     def _request(self) -> WriteRequest:
         app = self.session.app_settings()
@@ -192,16 +243,19 @@ class WritePanel(QWidget):
         if self._worker is not None or self._last is None:
             return
         params = self._last.params
-        temperature = params.temperature or REGENERATE_TEMPERATURE
+        temperature = params.temperature or SUGGEST_TEMPERATURE
         self._start(replace(self._last, params=replace(params, seed=params.seed + 1,
                                                        temperature=temperature)))
 
     def _start(self, request: WriteRequest) -> None:
         self._last = request
         self.output.clear()
+        self.output.setReadOnly(True)
+        self.suggestions.clear()
         self.sources.clear()
         self._say("Loading the model…")
-        worker = Worker(lambda w: write_work(self.session, request, w))
+        n = self._suggestion_count()
+        worker = Worker(lambda w: write_work(self.session, request, n, w))
         worker.signals.info.connect(self._show_sources)
         worker.signals.text.connect(self._append)
         worker.signals.result.connect(self._finished)
@@ -245,11 +299,27 @@ class WritePanel(QWidget):
         self.output.ensureCursorVisible()
         self.streamed.emit(text)
 
-    def _finished(self, prepared: PreparedWrite) -> None:
-        text = clean_answer(prepared.spec, self.output.toPlainText())
-        self.output.setPlainText(text)
-        self._say(f"Done · {len(text.split())} words · {prepared.model.name} · "
+    def _finished(self, written: Written) -> None:
+        prepared = written.prepared
+        for rank, suggestion in enumerate(written.suggestions, 1):
+            item = QListWidgetItem(f"{rank}. {suggestion.text}")
+            item.setData(Qt.ItemDataRole.UserRole, suggestion.text)
+            item.setToolTip(f"Ctrl+{rank} · score {suggestion.score:.2f} "
+                            "(mean log-probability under your model)")
+            self.suggestions.addItem(item)
+        if written.suggestions:
+            self.suggestions.setCurrentRow(0)
+            self.suggestions.setFocus()
+        self.output.setReadOnly(False)  # the answer may be edited before it is copied
+        what = (f"{len(written.suggestions)} suggestions" if written.suggestions
+                else f"{len(self.output.toPlainText().split())} words")
+        self._say(f"Done · {what} · {prepared.model.name} · "
                   f"{METHOD_LABELS[prepared.request.method]}")
+
+    def _pick(self, row: int) -> None:
+        item = self.suggestions.item(row)
+        if item is not None:
+            self.output.setPlainText(item.data(Qt.ItemDataRole.UserRole))
 
     def _say(self, message: str, error: bool = False) -> None:
         set_status(self.status, message, error)

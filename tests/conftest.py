@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from core.privacy import install_network_guard
+from tests.hang_guard import pytest_sessionfinish, pytest_unconfigure  # noqa: F401  (hooks)
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

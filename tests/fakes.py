@@ -6,12 +6,15 @@ tests (tests/test_runtime.py, the slow desktop tests) are for.  ``FakeModel``
 answers the calls the :class:`~core.writer.Writer` makes of a
 :class:`~core.runtime.ModelRuntime` and writes a fixed reply a word at a time,
 at a steady pace, honouring the token limit, the stop strings and the cancel
-token as the real runtime does.
+token as the real runtime does.  Sampling (a temperature above 0) shuffles the
+reply's words by the seed, so sampled answers differ as a real model's do; a
+score is a deterministic stand-in for a log-probability.
 """
 
 from __future__ import annotations
 
 import itertools
+import random
 import time
 from collections.abc import Iterator, Sequence
 
@@ -48,8 +51,11 @@ class FakeModel:
     def stream(self, prompt: str, params: GenerationParams, adapter: ActiveAdapter | None = None,
                cancel: CancelToken | None = None) -> Iterator[str]:
         self.prompts.append(prompt)
+        words = self.reply.split()
+        if params.temperature > 0:
+            random.Random(params.seed).shuffle(words)
         written = ""
-        for word in itertools.islice(itertools.cycle(self.reply.split()), params.max_tokens):
+        for word in itertools.islice(itertools.cycle(words), params.max_tokens):
             if cancel is not None and cancel.cancelled:
                 return
             piece = f" {word}" if written else word
@@ -59,3 +65,8 @@ class FakeModel:
             written += piece
             yield piece
 
+
+    def score(self, prompt: str, continuations: Sequence[str],
+              adapter: ActiveAdapter | None = None) -> list[float]:
+        """Shorter continuations score higher (a real model's mean log-probability differs)."""
+        return [-len(text) / 100 for text in continuations]

@@ -43,6 +43,7 @@ def test_allows_loopback_and_unix_sockets(tmp_path) -> None:
     server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     server.bind(("127.0.0.1", 0))
     server.listen(1)
+    server.settimeout(10)  # a failed connect must not leave accept() waiting forever
     port = server.getsockname()[1]
     accepted: list[bytes] = []
 
@@ -51,7 +52,7 @@ def test_allows_loopback_and_unix_sockets(tmp_path) -> None:
         accepted.append(conn.recv(5))
         conn.close()
 
-    t = threading.Thread(target=serve)
+    t = threading.Thread(target=serve, daemon=True)
     t.start()
     with socket.create_connection(("localhost", port), timeout=5) as c:
         c.sendall(b"hello")

@@ -45,12 +45,13 @@ class ApiError(Exception):
     """An error answered as OpenAI's error body with an HTTP status."""
 
     def __init__(self, status: int, message: str, kind: str = "invalid_request_error",
-                 param: str | None = None) -> None:
+                 param: str | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.kind = kind
         self.param = param
+        self.headers = headers
 
     def body(self) -> dict[str, Any]:
         return error_body(self.message, self.kind, self.param)

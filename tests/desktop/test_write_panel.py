@@ -60,3 +60,30 @@ def test_empty_input_is_not_sent(window):
     panel.write()
     assert not panel.busy
     assert "first" in panel.status.text()
+
+
+def test_one_line_task_offers_suggestions_picked_by_key(window, qtbot, wait_idle):
+    panel = window.show_panel("Write")
+    panel.task.setCurrentIndex(panel.task.findData("commit_subject"))
+    panel.count.setValue(2)
+    assert panel.suggestions.isVisibleTo(panel) and not panel.note.isVisibleTo(panel)
+    panel.input.setPlainText("The parser now reports the line of a syntax error instead of the "
+                             "offset, so editors can jump to it.")
+    panel.write()
+    wait_idle(panel)
+    assert panel.status.text().startswith("Done · 2 suggestions"), panel.status.text()
+    texts = [panel.suggestions.item(i).data(Qt.ItemDataRole.UserRole) for i in range(2)]
+    assert len(set(texts)) == 2 and all(t and "\n" not in t for t in texts)
+    assert panel.output.toPlainText() == texts[0], "the best one is picked first"
+    qtbot.keyClick(panel.suggestions, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    assert panel.output.toPlainText() == texts[1]
+    assert not panel.output.isReadOnly(), "a picked suggestion can be edited before copying"
+
+
+def test_drafts_say_which_model_writes_them(window):
+    panel = window.show_panel("Write")
+    panel.task.setCurrentIndex(panel.task.findData("free"))
+    assert panel.note.isVisibleTo(panel) and not panel.suggestions.isVisibleTo(panel)
+    assert "larger model" in panel.note.text()
+    panel.note.linkActivated.emit("settings")
+    assert window.stack.currentWidget() is window.panels["Settings"]

@@ -33,8 +33,9 @@ must work with no network and no process may even attempt a non-local connection
 attempt shows in the trace whether or not it could succeed).  Both complete variants,
 with the evaluation, are ``slow``; the traced one runs with the machine's network up.
 The desktop session (about 10 CPU-seconds) runs both ways by default.  A variant is
-skipped only when its tool is missing or not permitted (``packaging/system-deps.sh``
-installs strace and util-linux).
+skipped only when its tool is missing or not permitted, with the reason and how to allow
+it (``packaging/system-deps.sh`` installs strace and util-linux), and never in CI
+(``CI=true``), where that is a failure.
 """
 
 from __future__ import annotations
@@ -56,15 +57,11 @@ from tests.privacy.pipeline import (
     desktop_session,
     egress_summary,
     namespaces_usable,
+    need_os_proof,
     strace_usable,
     unshare_wrap,
     write_corpus,
 )
-
-
-def _need(reason: str | None) -> None:
-    if reason is not None:
-        pytest.skip(reason)
 
 
 def _assert_no_egress(tracer: Tracer, ink: Inkwell) -> dict[str, object]:
@@ -78,9 +75,9 @@ def _assert_no_egress(tracer: Tracer, ink: Inkwell) -> dict[str, object]:
 
 
 def _traced_cli_session(tmp_path: Path, evaluate: bool, offline: bool) -> None:
-    _need(strace_usable())
+    need_os_proof(strace_usable())
     if offline:
-        _need(namespaces_usable())
+        need_os_proof(namespaces_usable())
     corpus = write_corpus(tmp_path / "corpus")
     tracer = Tracer(tmp_path / "trace")
     wrap: Wrap = (lambda name, cmd: unshare_wrap(name, tracer(name, cmd))) if offline else tracer
@@ -107,7 +104,7 @@ def test_complete_cli_session_makes_no_non_local_connection(tmp_path: Path) -> N
 @pytest.mark.slow
 @pytest.mark.timeout(2 * SESSION_TIMEOUT_S)
 def test_complete_cli_session_works_without_any_network(tmp_path: Path) -> None:
-    _need(namespaces_usable())
+    need_os_proof(namespaces_usable())
     corpus = write_corpus(tmp_path / "corpus")
     ink = Inkwell(tmp_path / "home", wrap=unshare_wrap)
     facts = cli_pipeline(ink, tmp_path / "corpus", corpus["md"])  # every step must exit 0
@@ -124,7 +121,7 @@ def _desktop(ink: Inkwell, corpus: dict[str, Path], folder: Path) -> dict[str, o
 
 @pytest.mark.timeout(SESSION_TIMEOUT_S)
 def test_desktop_session_makes_no_non_local_connection(tmp_path: Path) -> None:
-    _need(strace_usable())
+    need_os_proof(strace_usable())
     corpus = write_corpus(tmp_path / "corpus")
     tracer = Tracer(tmp_path / "trace")
     ink = Inkwell(tmp_path / "home", wrap=tracer)
@@ -134,7 +131,7 @@ def test_desktop_session_makes_no_non_local_connection(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(SESSION_TIMEOUT_S)
 def test_desktop_session_works_without_any_network(tmp_path: Path) -> None:
-    _need(namespaces_usable())
+    need_os_proof(namespaces_usable())
     corpus = write_corpus(tmp_path / "corpus")
     ink = Inkwell(tmp_path / "home", wrap=unshare_wrap)
     _desktop(ink, corpus, tmp_path / "corpus")
@@ -170,7 +167,7 @@ def test_the_trace_sees_every_attempt(tmp_path: Path) -> None:
     The payload spells an address, as a document sent over a socket might: with
     ``-s 0`` it is never printed, so it cannot be mistaken for a destination.
     """
-    _need(strace_usable())
+    need_os_proof(strace_usable())
     tracer = Tracer(tmp_path / "trace")
     cmd = tracer("probe", [sys.executable, "-I", "-c", PROBE])
     subprocess.run(cmd, check=True, timeout=120)
@@ -185,7 +182,7 @@ def test_the_trace_sees_every_attempt(tmp_path: Path) -> None:
 
 def test_the_namespace_has_no_network(tmp_path: Path) -> None:
     """The namespace's positive control: the same reach for another machine fails there."""
-    _need(namespaces_usable())
+    need_os_proof(namespaces_usable())
     code = "import socket; socket.create_connection(('192.0.2.1', 80), timeout=5)"
     proc = subprocess.run(unshare_wrap("probe", [sys.executable, "-I", "-c", code]),
                           capture_output=True, text=True, timeout=60, check=False)
