@@ -63,8 +63,27 @@ def default_threads() -> int:
     env = os.environ.get("INKWELL_THREADS")
     if env and env.isdigit() and int(env) > 0:
         return int(env)
+    return max(1, _cores() - 1)
+
+
+def default_batch_threads() -> int:
+    """Threads for prompt processing (``$INKWELL_BATCH_THREADS`` overrides): as for decoding.
+
+    All cores would evaluate a long (retrieval) prompt faster on an idle machine,
+    but llama.cpp's threads meet once per layer and spin while they wait, so on a
+    busy machine a descheduled thread stalls the whole prompt: measured on this
+    project's shared 2-core machine, the RAG prompt's first token came later with
+    2 batch threads than with 1 (``benchmarks/rag_ttft.py``, docs/LIBRARY.md).
+    """
+    env = os.environ.get("INKWELL_BATCH_THREADS")
+    if env and env.isdigit() and int(env) > 0:
+        return int(env)
+    return default_threads()
+
+
+def _cores() -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) - 1)
+    return cores or 1
 
 
 _backends_lock = threading.Lock()
@@ -119,6 +138,7 @@ class ModelRuntime:
         model: ModelInfo,
         n_ctx: int = DEFAULT_CONTEXT,
         n_threads: int | None = None,
+        n_threads_batch: int | None = None,
         logits_all: bool = False,
     ) -> None:
         import llama_cpp
@@ -132,7 +152,7 @@ class ModelRuntime:
                 model_path=str(model.path),
                 n_ctx=n_ctx,
                 n_threads=n_threads or default_threads(),
-                n_threads_batch=n_threads or default_threads(),
+                n_threads_batch=n_threads_batch or default_batch_threads(),
                 logits_all=logits_all,
                 verbose=False,
             )
@@ -140,9 +160,12 @@ class ModelRuntime:
             raise BadModelFile(
                 f"{model.path}: llama.cpp could not load this model ({exc})"
             ) from exc
-        self._template = (
+        template = (
             self.llama.metadata.get("tokenizer.chat_template") if model.chat_template else None
         )
+        # Built once: compiling the Jinja template took longer than rendering with it, and
+        # prompt fitting renders several times per request.
+        self._formatter = self._chat_formatter(template) if template else None
         self._adapters: dict[tuple[str, float], Any] = {}
         self._active: ActiveAdapter | None = None
 
@@ -197,9 +220,20 @@ class ModelRuntime:
 
     # -- prompts ------------------------------------------------------------------------------
 
+    def _chat_formatter(self, template: str) -> tuple[Any, str]:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        def special(token: int) -> str:
+            return self.llama.detokenize([token], special=True).decode("utf-8", "ignore")
+
+        eos = special(self.llama.token_eos())
+        formatter = Jinja2ChatFormatter(template, eos_token=eos,
+                                        bos_token=special(self.llama.token_bos()))
+        return formatter, eos
+
     @property
     def has_chat_template(self) -> bool:
-        return bool(self._template)
+        return self._formatter is not None
 
     def render(
         self, user: str, system: str | None = None, history: Sequence[tuple[str, str]] = ()
@@ -209,17 +243,9 @@ class ModelRuntime:
         Instruction models get their own chat template; a base model gets the
         text as it is (the prompt builder writes completion-style prompts for it).
         """
-        if not self._template:
+        if self._formatter is None:
             return user, ()
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-        eos = self.llama.detokenize([self.llama.token_eos()], special=True).decode(
-            "utf-8", "ignore"
-        )
-        bos = self.llama.detokenize([self.llama.token_bos()], special=True).decode(
-            "utf-8", "ignore"
-        )
-        formatter = Jinja2ChatFormatter(self._template, eos_token=eos, bos_token=bos)
+        formatter, eos = self._formatter
         messages: list[Any] = [{"role": "system", "content": system}] if system else []
         for asked, answered in history:
             messages += [

@@ -104,7 +104,7 @@ def test_full_queue_gets_429_at_once_and_the_waiting_request_is_answered(slow_se
     second.start()
     wait_for(lambda: server.service.gate(MODEL)._admitted == 2)
     busy = _post(server, "/chat/completions", json=CHAT)
-    assert busy.status_code == 429
+    assert busy.status_code == 429 and busy.headers["Retry-After"] == "1"
     assert "busy" in _error(busy)
     first.join()
     second.join()
