@@ -158,3 +158,32 @@ def test_token_file_is_private_and_stable(serve_home, server) -> None:
 
     assert token_file(serve_home).stat().st_mode & 0o777 == 0o600
     assert load_token(serve_home) == server.token
+
+
+def test_stop_and_max_tokens_reach_the_model(slow_server) -> None:
+    server, _model = slow_server
+    stopped = _post(server, "/chat/completions", json={**CHAT, "max_tokens": 30,
+                                                       "stop": ["quiet"]})
+    assert stopped.json()["choices"][0]["message"]["content"] == "The harbour was"
+    capped = _post(server, "/chat/completions", json={**CHAT, "max_tokens": 3}).json()
+    assert capped["choices"][0]["message"]["content"] == "The harbour was"
+    assert capped["choices"][0]["finish_reason"] == "length"
+    assert capped["usage"]["completion_tokens"] == 3
+
+
+def test_stopping_the_server_stops_a_running_generation(serve_home) -> None:
+    from core.serve.app import Service
+    from core.serve.server import InkwellServer
+
+    model = FakeModel(seconds_per_token=0.05)
+    server = InkwellServer(Service(serve_home, serve_home.profile("default"),
+                                   runtime_for=lambda _model: model), "127.0.0.1", 0)
+    server.start()
+    body = {**CHAT, "max_tokens": 2000, "stream": True}  # 100 s of words
+    with httpx.stream("POST", server.urls[0] + "/chat/completions", json=body, timeout=60,
+                      headers={"Authorization": f"Bearer {server.token}"}) as response:
+        wait_for(lambda: server.service.running)
+        server.stop()
+        assert "data: [DONE]" in list(response.iter_lines())  # the stream ends, cleanly
+    assert not server.running
+    assert server.service.stats["cancelled"] == 1
