@@ -149,6 +149,7 @@ class LibraryFilter(QSortFilterProxyModel):
 
 class LibraryPanel(QWidget):
     library_changed = Signal()  # indexed or forgotten: adapters may be stale now
+    progressed = Signal(object)  # core.jobs.Progress of the running indexing job
 
     def __init__(self, session: Session, workers: Workers, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -340,6 +341,7 @@ class LibraryPanel(QWidget):
     def _progress(self, p: Progress) -> None:
         self.progress.update_progress(
             p, f"{p.done} of {p.total} files · {p.metrics.get('errors', 0)} errors")
+        self.progressed.emit(p)
 
     def _indexed(self, report: IndexReport) -> None:
         set_status(self.status, f"Done in {report.seconds:.1f} s: {report.indexed} indexed, "

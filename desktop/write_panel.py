@@ -63,7 +63,9 @@ class Written:
 def write_work(session: Session, request: WriteRequest, n: int, worker: Worker) -> Written:
     """The whole binding to ``core``: the same ``Writer`` calls as ``inkwell write``."""
     library = session.library() if request.method.retrieves else None
-    writer = Writer(session.home, session.profile, library=library)
+    model = session.model()
+    writer = Writer(session.home, session.profile, model, library=library,
+                    runtime=session.load_model(model))
     prepared = writer.prepare(request)
     worker.publish(prepared)
     if n > 1:
@@ -75,6 +77,7 @@ def write_work(session: Session, request: WriteRequest, n: int, worker: Worker) 
 
 class WritePanel(QWidget):
     settings_requested = Signal()  # the user follows the note's link to choose a model
+    streamed = Signal(str)  # a batch of the answer, as it is written
 
     def __init__(self, session: Session, workers: Workers, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -294,6 +297,7 @@ class WritePanel(QWidget):
         cursor.movePosition(cursor.MoveOperation.End)
         cursor.insertText(text)
         self.output.ensureCursorVisible()
+        self.streamed.emit(text)
 
     def _finished(self, written: Written) -> None:
         prepared = written.prepared

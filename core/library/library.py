@@ -112,6 +112,11 @@ class Library:
         return shared_embedder(self.cache_dir)
 
     @property
+    def store_is_open(self) -> bool:
+        """Whether Chroma has been opened: a search the saved matrix serves never opens it."""
+        return self._store is not None
+
+    @property
     def store(self) -> ChunkStore:
         if self._store is None:
             name = self.manifest.get_meta("collection") or f"{COLLECTION_PREFIX}1"

@@ -337,7 +337,8 @@ class Service:
         try:
             model = ModelRegistry(self.home).get(name)
         except InkwellError as exc:
-            raise ApiError(404, f"model {request.model!r} not found: {exc}",
+            raise ApiError(404, f"{exc} (each also as MODEL+rag, MODEL+adapter and "
+                           "MODEL+rag+adapter; GET /v1/models lists them)",
                            param="model") from None
         adapter, adapter_id = None, None
         if method.adapts:

@@ -90,6 +90,10 @@ class InkwellServer:
         app = build_app(service, self.token)
         config = uvicorn.Config(
             app,
+            # Not uvloop (installed with chromadb): its libuv sets up io_uring, through which a
+            # connect or send would not show up as a system call, so strace could no longer
+            # prove a served session makes no connection (tests/privacy/test_served_session.py).
+            loop="asyncio",
             http="h11",
             ws="none",
             lifespan="off",

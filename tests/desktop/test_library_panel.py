@@ -17,8 +17,8 @@ def _statuses(panel) -> dict[str, str]:
 def test_add_folder_shows_statuses(window, notes, wait_idle):
     panel = window.show_panel("Library")
     progress: list = []
+    panel.progressed.connect(progress.append)
     panel.add_paths([str(notes)])
-    panel._job.signals.progress.connect(progress.append)
     assert panel.progress.isVisible() and not panel.add_folder_button.isEnabled()
     wait_idle(panel)
 

@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 from core.writer import Method
 
 
-def test_write_streams_text_and_shows_sources(window, notes, qtbot, wait_idle):
+def test_write_streams_text_and_shows_sources(window, notes, qtbot, wait_idle, fake_model):
     library = window.show_panel("Library")
     library.add_paths([str(notes)])
     wait_idle(library)
@@ -16,10 +16,10 @@ def test_write_streams_text_and_shows_sources(window, notes, qtbot, wait_idle):
     panel.method.setCurrentIndex(panel.method.findData(Method.RAG.value))
     panel.input.setPlainText("A Sunday walk along the harbour breakwater")
     batches: list[str] = []
+    panel.streamed.connect(batches.append)
     panel.input.setFocus()
     qtbot.keyClick(panel.input, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     assert panel.busy, "Ctrl+Enter starts writing"
-    panel._worker.signals.text.connect(batches.append)
     assert panel.stop_button.isEnabled() and not panel.write_button.isEnabled()
     wait_idle(panel)
 
@@ -30,6 +30,7 @@ def test_write_streams_text_and_shows_sources(window, notes, qtbot, wait_idle):
     titles = [row.text(0) for row in rows]
     paths = [row.text(2) for row in rows]
     assert "Harbour walk" in titles
+    assert "diesel" in fake_model.prompts[-1], "the source listed is in what the model read"
     assert all(p.startswith(str(notes)) for p in paths)
     assert panel.regen_button.isEnabled()
 

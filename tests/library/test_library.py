@@ -90,7 +90,7 @@ def test_add_search_and_incremental_reindex(tmp_path: Path, library: Library) ->
         for retriever in ("bm25", "dense"):
             assert reader.search("cucumbers trellis", k=1, retriever=retriever)[0].source \
                 == str(files["garden"])
-        assert reader._store is None  # served by the saved matrix: Chroma not even opened
+        assert not reader.store_is_open  # served by the saved matrix: Chroma not even opened
         kayak = tmp_path / "docs" / "kayak.md"
         kayak.write_text("# Kayak\n\nPaddling the kayak across the fjord at dawn.\n")
         assert library.add_job([tmp_path / "docs"]).execute().indexed == 1
@@ -177,8 +177,8 @@ def test_forget_leaves_no_trace_of_the_canary(tmp_path: Path, library: Library) 
         assert library.search("cobalt orchard lanterns", k=1, retriever=retriever)[0].source \
             == str(secret)
     (chunk_id,) = library.manifest.chunk_ids([str(secret)])
-    stored = library.store._collection.get(ids=[chunk_id], include=["embeddings"])
-    vector = np.asarray(stored["embeddings"][0], dtype=np.float32).tobytes()
+    vector = next(vectors[ids.index(chunk_id)] for ids, vectors in library.store.vectors()
+                  if chunk_id in ids).tobytes()
     needles = [CANARY.encode(), CANARY.lower().encode(), vector]
     root = library.dir
 

@@ -14,7 +14,9 @@ script (``python -m tests.privacy.egress_report``), so the figures in
   ``tests/privacy/desktop_driver.py``;
 * :class:`Tracer` / :func:`egress_summary` — what ``strace`` saw, sorted into local
   and non-local;
-* :func:`scan_for` — every byte of every file under a folder, searched for a canary.
+* :func:`scan_for` — every byte of every file under a folder, searched for a canary;
+* :class:`LoopbackProxy` — a proxy on 127.0.0.1 that records what it is handed, for
+  sessions run with the proxy variables pointing at it (a corporate proxy agent, Tor).
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ import random
 import re
 import resource
 import shutil
+import socketserver
 import stat
 import string
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -169,6 +173,44 @@ def write_corpus(folder: Path, canary_word: str | None = None) -> dict[str, Path
             f"Hello all,\n\n{canary_sentence(canary_word)} {paragraph}",
             date="Tue, 30 Jan 2024 10:00:00 +0000"))
     return out
+
+
+# --- a local proxy ---------------------------------------------------------------------------
+
+PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
+                   "ALL_PROXY")
+
+
+class LoopbackProxy(socketserver.ThreadingTCPServer):
+    """An HTTP proxy on loopback that records each request line it is handed, and forwards
+    none: a stand-in for the local proxy agents real machines run.  A context manager."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        super().__init__(("127.0.0.1", 0), _ProxyHandler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+    def env(self) -> dict[str, str]:
+        """Every proxy variable pointing here, and no ``NO_PROXY``."""
+        return {**dict.fromkeys(PROXY_VARIABLES, self.url), "NO_PROXY": "", "no_proxy": ""}
+
+    def __enter__(self) -> LoopbackProxy:
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class _ProxyHandler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        line = self.rfile.readline(4096).decode("latin-1").strip()
+        assert isinstance(self.server, LoopbackProxy)
+        self.server.requests.append(line)
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
 
 
 # --- running Inkwell ------------------------------------------------------------------------

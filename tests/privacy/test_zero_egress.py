@@ -32,7 +32,10 @@ session: it runs inside an empty network namespace *and* under strace, so every 
 must work with no network and no process may even attempt a non-local connection (an
 attempt shows in the trace whether or not it could succeed).  Both complete variants,
 with the evaluation, are ``slow``; the traced one runs with the machine's network up.
-The desktop session (about 10 CPU-seconds) runs both ways by default.  A variant is
+The desktop session (about 10 CPU-seconds) runs both ways by default.  The traced
+sessions run with every proxy variable (``http_proxy``, ``HTTPS_PROXY``, ``ALL_PROXY``…)
+pointing at a recording proxy on loopback: it must be handed nothing, and no process may
+attempt any IP address at all, loopback included.  A variant is
 skipped only when its tool is missing or not permitted, with the reason and how to allow
 it (``packaging/system-deps.sh`` installs strace and util-linux), and never in CI
 (``CI=true``), where that is a failure.
@@ -51,6 +54,7 @@ from tests.privacy.pipeline import (
     PROMPT,
     SESSION_TIMEOUT_S,
     Inkwell,
+    LoopbackProxy,
     Tracer,
     Wrap,
     cli_pipeline,
@@ -64,10 +68,15 @@ from tests.privacy.pipeline import (
 )
 
 
-def _assert_no_egress(tracer: Tracer, ink: Inkwell) -> dict[str, object]:
+def _assert_no_egress(tracer: Tracer, ink: Inkwell, proxy: LoopbackProxy) -> dict[str, object]:
     summary = egress_summary(tracer.calls())
     assert summary["non_local"] == 0, (
         f"non-local network calls: {summary['non_local_calls']}\nsummary: {summary}")
+    # The session ran with every proxy variable pointing at a loopback proxy: nothing was
+    # handed to it, and no process even tried an IP address, loopback included (Inkwell
+    # itself uses none: the network guard's loopback allowlist is empty by default).
+    assert proxy.requests == [], proxy.requests
+    assert summary["ip_endpoints"] == [], summary
     # The trace must really have covered the session: every step left its log.
     assert len(tracer.logs) == len(ink.steps)
     assert all(log.exists() for log in tracer.logs)
@@ -81,10 +90,11 @@ def _traced_cli_session(tmp_path: Path, evaluate: bool, offline: bool) -> None:
     corpus = write_corpus(tmp_path / "corpus")
     tracer = Tracer(tmp_path / "trace")
     wrap: Wrap = (lambda name, cmd: unshare_wrap(name, tracer(name, cmd))) if offline else tracer
-    ink = Inkwell(tmp_path / "home", wrap=wrap)
-    facts = cli_pipeline(ink, tmp_path / "corpus", corpus["md"], evaluate=evaluate)
+    with LoopbackProxy() as proxy:
+        ink = Inkwell(tmp_path / "home", wrap=wrap, extra_env=proxy.env())
+        facts = cli_pipeline(ink, tmp_path / "corpus", corpus["md"], evaluate=evaluate)
     assert facts["added"]["errors"] == 0 and facts["added"]["indexed"] == len(corpus)
-    _assert_no_egress(tracer, ink)
+    _assert_no_egress(tracer, ink, proxy)
 
 
 @pytest.mark.timeout(SESSION_TIMEOUT_S)
@@ -124,9 +134,10 @@ def test_desktop_session_makes_no_non_local_connection(tmp_path: Path) -> None:
     need_os_proof(strace_usable())
     corpus = write_corpus(tmp_path / "corpus")
     tracer = Tracer(tmp_path / "trace")
-    ink = Inkwell(tmp_path / "home", wrap=tracer)
-    _desktop(ink, corpus, tmp_path / "corpus")
-    _assert_no_egress(tracer, ink)
+    with LoopbackProxy() as proxy:
+        ink = Inkwell(tmp_path / "home", wrap=tracer, extra_env=proxy.env())
+        _desktop(ink, corpus, tmp_path / "corpus")
+    _assert_no_egress(tracer, ink, proxy)
 
 
 @pytest.mark.timeout(SESSION_TIMEOUT_S)
