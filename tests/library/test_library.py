@@ -137,7 +137,8 @@ def _git(repo: Path, *args: str, email: str = "me@example.org", date: str = "") 
            "GIT_COMMITTER_NAME": "Me", "GIT_COMMITTER_EMAIL": email,
            "GIT_AUTHOR_DATE": date or "2024-03-04T05:06:07Z",
            "GIT_COMMITTER_DATE": date or "2024-03-04T05:06:07Z", "HOME": str(repo)}
-    subprocess.run(["git", "-C", str(repo), *args], check=True, env=env, capture_output=True)
+    subprocess.run(["git", "-C", str(repo), *args], check=True, env=env, capture_output=True,
+                   timeout=120)
 
 
 def test_add_git_imports_only_the_authors_commits(tmp_path: Path, library: Library) -> None:
