@@ -30,6 +30,8 @@ test: setup
 	$(PYTEST) -q
 
 test-slow: setup
+	# The slow suite also runs the MLX backend (train -> export -> parity) on mlx's Linux CPU build.
+	$(BIN)/python -m pip install -q -e '.[mlx]'
 	$(PYTEST) -q -m slow
 
 check: setup
