@@ -5,8 +5,9 @@
     library/
       manifest.sqlite3     origins, documents (full text), chunks, status — the source of truth
       chroma/              Chroma PersistentClient: vectors + small metadata
-      bm25/                lexical index, derived from the manifest, rebuilt when stale
+      bm25/                lexical index, derived from the manifest, updated by indexing
       vectors/             every chunk's vector for exact dense search, derived from Chroma
+      derived.lock         held to swap a rebuilt bm25/ or vectors/ in (core.library.derived)
       write.lock           one writer per library across processes (core.locks)
 
 Writes (add, add-git, index_documents, forget) hold the write lock and begin
@@ -18,6 +19,7 @@ lock.  Chroma and the embedder are opened on first use, so ``status`` and
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -31,15 +33,8 @@ from core.library.bm25 import LexicalIndex
 from core.library.chunking import Chunker
 from core.library.embedder import Embedder, load_tokenizer, shared_embedder
 from core.library.gitlog import commit_documents, group_key
-from core.library.indexing import (
-    IndexJob,
-    IndexReport,
-    chunk_id,
-    chunk_metadata,
-    documents_plan,
-    file_plan,
-)
-from core.library.manifest import ChunkRow, Manifest, NewChunk
+from core.library.indexing import IndexJob, IndexReport, Item, chunk_id, documents_plan, file_plan
+from core.library.manifest import Manifest, NewChunk
 from core.library.scanning import absolute
 from core.library.store import COLLECTION_PREFIX, ChunkStore
 from core.library.vectors import VectorIndex
@@ -73,6 +68,8 @@ class FileStatus:
     reason: str | None
     documents: int
     chunks: int
+    title: str = ""  # of its first document: a commit's subject, a file's heading
+    date: str | None = None
 
 
 @dataclass
@@ -83,8 +80,7 @@ class LibraryStatus:
     files: list[FileStatus] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"counts": self.counts, "documents": self.documents, "chunks": self.chunks,
-                "files": [f.__dict__ for f in self.files]}
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -94,7 +90,7 @@ class ForgetReport:
     chunks: int
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return dataclasses.asdict(self)
 
 
 class Library:
@@ -104,8 +100,8 @@ class Library:
         self.dir = ensure_private_dir(profile.library_dir)
         self.cache_dir = profile.home.cache_dir
         self.manifest = Manifest(self.dir / "manifest.sqlite3")
-        self._lexical = LexicalIndex(self.dir / "bm25")
-        self._vectors = VectorIndex(self.dir / "vectors")
+        self._lexical = LexicalIndex(self.dir / "bm25", lambda: self.manifest.generation)
+        self._vectors = VectorIndex(self.dir / "vectors", lambda: self.manifest.generation)
         self._lock = process_lock(self.dir / "write.lock")
         self._lock_wait_s = lock_wait_s
         self._store: ChunkStore | None = None
@@ -116,6 +112,11 @@ class Library:
     @property
     def embedder(self) -> Embedder:
         return shared_embedder(self.cache_dir)
+
+    @property
+    def store_is_open(self) -> bool:
+        """Whether Chroma has been opened: a search the saved matrix serves never opens it."""
+        return self._store is not None
 
     @property
     def store(self) -> ChunkStore:
@@ -131,7 +132,8 @@ class Library:
         out: list[NewChunk] = []
         for doc in docs:
             pieces = self._chunker.split(doc.text) or ([doc.title] if doc.title.strip() else [])
-            out += [NewChunk(chunk_id(origin, doc.doc_id, i), doc.doc_id, i, text)
+            out += [NewChunk(chunk_id=chunk_id(origin, doc.doc_id, i), doc_id=doc.doc_id,
+                             chunk_index=i, text=text)
                     for i, text in enumerate(pieces)]
         return out
 
@@ -147,27 +149,37 @@ class Library:
                 self.reconcile()
             try:
                 yield
+                if outermost:
+                    self._lexical.persist()  # what indexing advanced (see ``indexed``)
             finally:
                 if outermost:
                     repair_private_permissions(self.dir)  # Chroma creates its files 0644
 
+    def indexed(self, before: int, after: int, added: Sequence[tuple[str, str]],
+                removed: Sequence[str]) -> None:
+        """Indexing moved the generation from ``before`` to ``after`` by writing ``added``
+        (chunk id, title and text) and removing ``removed``: the lexical index follows in
+        place, so the first search after a change does not rebuild it."""
+        self._lexical.advance(before, after, self._lexical.change(added, removed))
+
     def add_job(self, paths: Iterable[str | os.PathLike[str]]) -> IndexJob:
         """Index files and folders (incremental; removes files gone from added folders)."""
-        return IndexJob(self, file_plan(self, [Path(p) for p in paths]))
+        return IndexJob(self, file_plan(self.manifest, [Path(p) for p in paths]))
 
     def add_git_job(self, repo: str | os.PathLike[str], author_email: str) -> IndexJob:
         """Index one author's commit messages from a local repository."""
         repo_path = Path(repo)
 
-        def plan() -> tuple[list[Any], int]:
+        def plan() -> tuple[list[Item], int]:
             root, docs = commit_documents(repo_path, author_email)
-            return documents_plan(self, docs, "commit", group_key(root, author_email))()
+            return documents_plan(self.manifest, docs, "commit",
+                                  group_key(root, author_email))()
 
         return IndexJob(self, plan)
 
     def index_documents(self, docs: Iterable[Document]) -> IndexReport:
         """Index ready documents (one origin per ``source``); unchanged ones are skipped."""
-        return IndexJob(self, documents_plan(self, list(docs))).execute()
+        return IndexJob(self, documents_plan(self.manifest, list(docs))).execute()
 
     def forget(self, path: str | os.PathLike[str]) -> ForgetReport:
         """Remove a file, folder, repository or source and everything derived from it.
@@ -248,7 +260,7 @@ class Library:
         missing = in_manifest - in_store
         if missing:
             rows = self.manifest.chunk_rows(sorted(missing))
-            self._embed_rows(list(rows.values()))
+            self.store.write(list(rows.values()))
         if orphans or missing:
             with self.manifest.transaction() as db:
                 self.manifest.bump_generation(db)  # the vector matrix must be rebuilt
@@ -264,7 +276,7 @@ class Library:
         keep = {r.chunk_id for r in rows}
         stale = [cid for cid in store.ids_of_origins(keys) if cid not in keep]
         store.delete(stale)
-        self._embed_rows(rows)
+        store.write(rows)
         with self.manifest.transaction() as db:
             for key in keys:
                 origin = self.manifest.origin(key)
@@ -276,16 +288,6 @@ class Library:
                 else:
                     self.manifest.delete_origins(db, [key])
             self.manifest.bump_generation(db)
-
-    def _embed_rows(self, rows: Sequence[ChunkRow]) -> None:
-        for start in range(0, len(rows), 512):
-            part = rows[start:start + 512]
-            vectors = self.embedder.embed([r.text for r in part])
-            metas = [chunk_metadata(r.origin, Document(r.doc_id, r.source, r.title, r.date, "",
-                                                       "text"),
-                                    NewChunk(r.chunk_id, r.doc_id, r.chunk_index, r.text))
-                     for r in part]
-            self.store.upsert([r.chunk_id for r in part], vectors, metas)
 
     # --- reading ------------------------------------------------------------------------
 
@@ -300,19 +302,21 @@ class Library:
         ranked: list[tuple[str, float]]
         generation = self.manifest.generation
         if retriever in ("bm25", "hybrid"):
-            self._lexical.ensure(generation, self.manifest.chunk_texts)
-            lexical = self._lexical.search(query, depth)
+            lexical = self._lexical.search(
+                self._lexical.ensure(generation, self.manifest.chunk_texts), query, depth)
             ranked = lexical
         if retriever in ("dense", "hybrid"):
             # A lambda: naming self.store here would open Chroma even when the saved
-            # matrix is current (a fresh CLI search then took 2.7 s instead of 1.3 s).
-            self._vectors.ensure(generation, lambda: self.store.vectors())
-            dense = self._vectors.search(self.embedder.embed([query])[0], depth)
+            # matrix is current, and opening it is most of a fresh CLI search's time
+            # (docs/LIBRARY.md, query latency).
+            matrix = self._vectors.ensure(generation, lambda: self.store.vectors())
+            dense = self._vectors.search(matrix, self.embedder.embed([query])[0], depth)
             ranked = dense
         if retriever == "hybrid":
             ranked = reciprocal_rank_fusion([lexical, dense])
         rows = self.manifest.chunk_rows([cid for cid, _ in ranked])
-        hits = [Hit(r.doc_id, r.source, r.title, r.date, r.text, score, r.chunk_index)
+        hits = [Hit(doc_id=r.doc_id, source=r.source, title=r.title, date=r.date, text=r.text,
+                    score=score, chunk_index=r.chunk_index)
                 for cid, score in ranked if (r := rows.get(cid)) is not None]
         return hits[:k]
 
@@ -326,11 +330,13 @@ class Library:
 
     def status(self) -> LibraryStatus:
         files = [
-            FileStatus(row.key, row.kind, row.status, row.reason, n_docs, n_chunks)
-            for row, n_docs, n_chunks in self.manifest.origins_with_counts()
+            FileStatus(path=row.key, kind=row.kind, status=row.status, reason=row.reason,
+                       documents=n_docs, chunks=n_chunks, title=title, date=date)
+            for row, n_docs, n_chunks, title, date in self.manifest.origins_with_counts()
         ]
-        return LibraryStatus(self.manifest.status_counts(), self.manifest.document_count(),
-                             self.manifest.chunk_count(), files)
+        return LibraryStatus(counts=self.manifest.status_counts(),
+                             documents=self.manifest.document_count(),
+                             chunks=self.manifest.chunk_count(), files=files)
 
     def close(self) -> None:
         if self._store is not None:

@@ -21,7 +21,6 @@ from core.serve.app import Service, build_app
 from core.serve.token import load_token
 
 DEFAULT_HOST = "localhost"
-DEFAULT_PORT = 8477
 # More open connections than this get uvicorn's 503: queued answers are bounded by the
 # gates, this bounds idle or slow clients.
 MAX_CONNECTIONS = 64
@@ -83,9 +82,7 @@ class InkwellServer:
     ``stop()`` run it on a thread of this process (the desktop app, the tests).
     """
 
-    def __init__(
-        self, service: Service, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
-    ) -> None:
+    def __init__(self, service: Service, host: str, port: int) -> None:
         self.service = service
         self.token = load_token(service.home)
         self.sockets = bind_loopback(host, port)
@@ -93,6 +90,10 @@ class InkwellServer:
         app = build_app(service, self.token)
         config = uvicorn.Config(
             app,
+            # Not uvloop (installed with chromadb): its libuv sets up io_uring, through which a
+            # connect or send would not show up as a system call, so strace could no longer
+            # prove a served session makes no connection (tests/privacy/test_served_session.py).
+            loop="asyncio",
             http="h11",
             ws="none",
             lifespan="off",
