@@ -9,7 +9,7 @@ import sys
 from core.cli.context import Context, print_json
 from core.errors import InkwellError
 from core.serve.app import DEFAULT_MAX_WAITING
-from core.serve.server import DEFAULT_HOST, DEFAULT_PORT
+from core.serve.server import DEFAULT_HOST
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Model ids: MODEL, MODEL+rag, MODEL+adapter, MODEL+rag+adapter. Every request needs "
         "the bearer token that --show-token prints.",
     )
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    p.add_argument("--port", type=int, help="default: the port set in Settings (8477)")
     p.add_argument(
         "--host",
         default=DEFAULT_HOST,
@@ -45,26 +45,28 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _serve(args: argparse.Namespace, ctx: Context) -> int:
     from core.serve.token import load_token, token_file
+    from core.settings import AppSettings
 
+    app = AppSettings.load(ctx.home)
+    port = app.serve_port if args.port is None else args.port
     if args.show_token or args.new_token:
         token = load_token(ctx.home, renew=args.new_token)
         if args.json:
             print_json({"token": token, "file": str(token_file(ctx.home)),
-                        "base_url": f"http://127.0.0.1:{args.port}/v1"})
+                        "base_url": f"http://127.0.0.1:{port}/v1"})
         else:
             print(token)
         return 0
-    if not 0 <= args.port <= 65535 or args.queue < 0:
+    if not 0 <= port <= 65535 or args.queue < 0:
         raise InkwellError("--port must be 0-65535 and --queue 0 or more")
     from core.models import ModelRegistry
     from core.runtime import get_runtime
     from core.serve.app import Service
     from core.serve.server import InkwellServer
-    from core.settings import AppSettings
 
-    server = InkwellServer(Service(ctx.home, ctx.profile, args.queue), args.host, args.port)
+    server = InkwellServer(Service(ctx.home, ctx.profile, args.queue), args.host, port)
     # Load the default model now, so an editor's first request does not wait for it.
-    get_runtime(ModelRegistry(ctx.home).get(AppSettings.load(ctx.home).model))
+    get_runtime(ModelRegistry(ctx.home).get(app.model))
     print(f"inkwell serve: profile {ctx.profile.name!r} listening on "
           f"{' and '.join(server.urls)} (Ctrl+C stops)")
     print(f"  bearer token: 'inkwell serve --show-token' (stored in {token_file(ctx.home)})")

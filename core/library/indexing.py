@@ -58,6 +58,9 @@ class Target(Protocol):
 
     def chunk(self, origin: str, docs: Sequence[Document]) -> list[NewChunk]: ...
 
+    def indexed(self, before: int, after: int, added: Sequence[tuple[str, str]],
+                removed: Sequence[str]) -> None: ...
+
 
 def chunk_id(origin: str, doc_id: str, index: int) -> str:
     """Deterministic: the same chunk of the same document from the same origin, same id."""
@@ -317,6 +320,8 @@ def flush(library: Target, batch: list[Entry]) -> None:
             docs = {d.doc_id: d for d in e.docs}
             rows += [_row(e.key, c, docs[c.doc_id]) for c in e.chunks]
         store.write(rows)
+        written = [(r.chunk_id, f"{r.title}\n{r.text}") for r in rows]
+    before = manifest.generation
     with manifest.transaction() as db:
         for e in batch:
             if e.remove:
@@ -328,6 +333,8 @@ def flush(library: Target, batch: list[Entry]) -> None:
                                 signature=e.signature, content_hash=e.content_hash)
         if changing:
             manifest.bump_generation(db)
+    if changing:
+        library.indexed(before, manifest.generation, written, stale)
     batch.clear()
 
 

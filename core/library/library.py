@@ -5,8 +5,9 @@
     library/
       manifest.sqlite3     origins, documents (full text), chunks, status — the source of truth
       chroma/              Chroma PersistentClient: vectors + small metadata
-      bm25/                lexical index, derived from the manifest, rebuilt when stale
+      bm25/                lexical index, derived from the manifest, updated by indexing
       vectors/             every chunk's vector for exact dense search, derived from Chroma
+      derived.lock         held to swap a rebuilt bm25/ or vectors/ in (core.library.derived)
       write.lock           one writer per library across processes (core.locks)
 
 Writes (add, add-git, index_documents, forget) hold the write lock and begin
@@ -67,6 +68,8 @@ class FileStatus:
     reason: str | None
     documents: int
     chunks: int
+    title: str = ""  # of its first document: a commit's subject, a file's heading
+    date: str | None = None
 
 
 @dataclass
@@ -97,8 +100,8 @@ class Library:
         self.dir = ensure_private_dir(profile.library_dir)
         self.cache_dir = profile.home.cache_dir
         self.manifest = Manifest(self.dir / "manifest.sqlite3")
-        self._lexical = LexicalIndex(self.dir / "bm25")
-        self._vectors = VectorIndex(self.dir / "vectors")
+        self._lexical = LexicalIndex(self.dir / "bm25", lambda: self.manifest.generation)
+        self._vectors = VectorIndex(self.dir / "vectors", lambda: self.manifest.generation)
         self._lock = process_lock(self.dir / "write.lock")
         self._lock_wait_s = lock_wait_s
         self._store: ChunkStore | None = None
@@ -109,6 +112,11 @@ class Library:
     @property
     def embedder(self) -> Embedder:
         return shared_embedder(self.cache_dir)
+
+    @property
+    def store_is_open(self) -> bool:
+        """Whether Chroma has been opened: a search the saved matrix serves never opens it."""
+        return self._store is not None
 
     @property
     def store(self) -> ChunkStore:
@@ -141,9 +149,18 @@ class Library:
                 self.reconcile()
             try:
                 yield
+                if outermost:
+                    self._lexical.persist()  # what indexing advanced (see ``indexed``)
             finally:
                 if outermost:
                     repair_private_permissions(self.dir)  # Chroma creates its files 0644
+
+    def indexed(self, before: int, after: int, added: Sequence[tuple[str, str]],
+                removed: Sequence[str]) -> None:
+        """Indexing moved the generation from ``before`` to ``after`` by writing ``added``
+        (chunk id, title and text) and removing ``removed``: the lexical index follows in
+        place, so the first search after a change does not rebuild it."""
+        self._lexical.advance(before, after, self._lexical.change(added, removed))
 
     def add_job(self, paths: Iterable[str | os.PathLike[str]]) -> IndexJob:
         """Index files and folders (incremental; removes files gone from added folders)."""
@@ -285,15 +302,15 @@ class Library:
         ranked: list[tuple[str, float]]
         generation = self.manifest.generation
         if retriever in ("bm25", "hybrid"):
-            self._lexical.ensure(generation, self.manifest.chunk_texts)
-            lexical = self._lexical.search(query, depth)
+            lexical = self._lexical.search(
+                self._lexical.ensure(generation, self.manifest.chunk_texts), query, depth)
             ranked = lexical
         if retriever in ("dense", "hybrid"):
             # A lambda: naming self.store here would open Chroma even when the saved
             # matrix is current, and opening it is most of a fresh CLI search's time
             # (docs/LIBRARY.md, query latency).
-            self._vectors.ensure(generation, lambda: self.store.vectors())
-            dense = self._vectors.search(self.embedder.embed([query])[0], depth)
+            matrix = self._vectors.ensure(generation, lambda: self.store.vectors())
+            dense = self._vectors.search(matrix, self.embedder.embed([query])[0], depth)
             ranked = dense
         if retriever == "hybrid":
             ranked = reciprocal_rank_fusion([lexical, dense])
@@ -314,8 +331,8 @@ class Library:
     def status(self) -> LibraryStatus:
         files = [
             FileStatus(path=row.key, kind=row.kind, status=row.status, reason=row.reason,
-                       documents=n_docs, chunks=n_chunks)
-            for row, n_docs, n_chunks in self.manifest.origins_with_counts()
+                       documents=n_docs, chunks=n_chunks, title=title, date=date)
+            for row, n_docs, n_chunks, title, date in self.manifest.origins_with_counts()
         ]
         return LibraryStatus(counts=self.manifest.status_counts(),
                              documents=self.manifest.document_count(),

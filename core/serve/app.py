@@ -27,7 +27,7 @@ import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
@@ -41,7 +41,6 @@ from core.errors import InkwellError
 from core.jobs import CancelToken
 from core.models import ModelInfo, ModelRegistry
 from core.paths import Home, ProfilePaths
-from core.prompts import clean_answer
 from core.runtime import GenerationParams, ModelRuntime, get_runtime
 from core.serve.protocol import (
     MAX_BODY_BYTES,
@@ -59,6 +58,9 @@ from core.serve.protocol import (
 from core.serve.token import token_matches
 from core.settings import AppSettings, ProfileSettings
 from core.writer import Method, PreparedWrite, Writer, WriteRequest, resolve_adapter
+
+if TYPE_CHECKING:
+    from core.library import Library
 
 T = TypeVar("T")
 
@@ -91,6 +93,7 @@ class ModelGate:
                 f"{self.name} is busy: one answer is being written and {self.max_waiting} "
                 "more are waiting; try again shortly",
                 kind="rate_limit_error",
+                headers={"Retry-After": "1"},  # OpenAI clients wait this long, then retry
             )
         self._admitted += 1
         return Turn(self)
@@ -129,6 +132,14 @@ class Plan:
 
 
 @dataclass(frozen=True)
+class Started:
+    """What is known before the first piece: the prompt's sources, the suggestions' scores."""
+
+    prepared: PreparedWrite
+    scores: tuple[float | None, ...] = ()
+
+
+@dataclass(frozen=True)
 class Done:
     choices: list[Choice]
     usage: dict[str, int]
@@ -140,7 +151,7 @@ Event = tuple[Any, ...]
 class Generation:
     """One request's run on a worker thread, its events delivered to the event loop.
 
-    Events, in order: ``("prepared", PreparedWrite)``, then per choice any number of
+    Events, in order: ``("prepared", Started)``, then per choice any number of
     ``("piece", index, text)`` and one ``("choice", index, Choice)``, then
     ``("done", Done)``; or ``("error", exception)`` at any point.
     """
@@ -153,7 +164,7 @@ class Generation:
         self._events: asyncio.Queue[Event] = asyncio.Queue()
         self._started = False
 
-    async def start(self) -> PreparedWrite:
+    async def start(self) -> Started:
         """Wait for the model, start the worker; the prepared write (or its error)."""
         try:
             await self.turn.wait()
@@ -162,6 +173,7 @@ class Generation:
                 target=self._run, args=(loop,), name="inkwell-serve-generation", daemon=True
             ).start()
             self._started = True
+            self.service.running.add(self)
         finally:
             if not self._started:
                 self.turn.end()  # cancelled while waiting: the model was never used
@@ -172,8 +184,8 @@ class Generation:
             raise
         if event[0] == "error":
             raise event[1]
-        prepared: PreparedWrite = event[1]
-        return prepared
+        started: Started = event[1]
+        return started
 
     async def events(self) -> AsyncIterator[Event]:
         while True:
@@ -200,25 +212,27 @@ class Generation:
             writer = self.service.writer(self.plan.model)
             with self.service.prepare_lock:
                 prepared = writer.prepare(self.plan.write)
-            post("prepared", prepared)
-            choices, completion_tokens = [], 0
-            for index in range(self.plan.n):
-                if self.cancel.cancelled:
-                    break
-                # TODO(issue 18): the answer pipeline's N distinct suggestions and its
-                # streaming of only what the final answer keeps replace this loop.
-                params = replace(prepared.params, seed=prepared.params.seed + index)
+            if self.plan.n == 1:
+                post("prepared", Started(prepared))
                 pieces = []
-                for piece in writer.runtime.stream(prepared.prompt, params, prepared.adapter,
-                                                   self.cancel):
+                for piece in writer.stream(prepared, self.cancel):
                     pieces.append(piece)
-                    post("piece", index, piece)
-                raw = "".join(pieces)
-                tokens = writer.runtime.count_tokens(raw)
+                    post("piece", 0, piece)
+                choices = [Choice("".join(pieces), "stop")]
+            else:
+                # Suggestions are distinct and ranked only once all are written: each goes
+                # out whole, best first (the Write panel's suggestions, the same pipeline).
+                suggestions = writer.suggest(prepared, self.plan.n, self.cancel)
+                choices = [Choice(s.text, "stop", s.score) for s in suggestions]
+                post("prepared", Started(prepared, tuple(c.score for c in choices)))
+                for index, choice in enumerate(choices):
+                    post("piece", index, choice.text)
+            completion_tokens = 0
+            for index, choice in enumerate(choices):
+                tokens = writer.runtime.count_tokens(choice.text)
                 completion_tokens += tokens
-                finish = "length" if tokens >= params.max_tokens else "stop"
-                choice = Choice(clean_answer(prepared.spec, raw), finish)
-                choices.append(choice)
+                if tokens >= prepared.params.max_tokens:
+                    choice = choices[index] = replace(choice, finish_reason="length")
                 post("choice", index, choice)
             prompt_tokens = writer.runtime.count_tokens(prepared.prompt)
             post("done", Done(choices, {
@@ -239,6 +253,7 @@ class Generation:
 
     def _finish(self, outcome: str) -> None:
         self.turn.end()
+        self.service.running.discard(self)
         self.service.stats[outcome] += 1
 
 
@@ -256,18 +271,25 @@ class Service:
         profile: ProfilePaths,
         max_waiting: int = DEFAULT_MAX_WAITING,
         runtime_for: Callable[[ModelInfo], ModelRuntime] = get_runtime,
+        library: Library | None = None,
     ) -> None:
         self.home = home
         self.profile = profile
         self.max_waiting = max_waiting
         self.runtime_for = runtime_for
         self.stats: Counter[str] = Counter()
+        self.running: set[Generation] = set()  # generations on a worker thread now
         self._gates: dict[str, ModelGate] = {}
-        self._library: Any = None
+        self._library = library  # the desktop app shares its own; else opened on first use
         self._library_lock = threading.Lock()
         # Preparing a write reads the library; models generate in parallel, but one
         # retrieval at a time keeps the library's readers on one thread at once.
         self.prepare_lock = threading.Lock()
+
+    def cancel_all(self) -> None:
+        """Stop every generation at its next token (the server is stopping); any thread."""
+        for generation in list(self.running):
+            generation.cancel.cancel()
 
     def gate(self, model: str) -> ModelGate:
         gate = self._gates.get(model)
@@ -323,7 +345,8 @@ class Service:
         try:
             model = ModelRegistry(self.home).get(name)
         except InkwellError as exc:
-            raise ApiError(404, f"model {request.model!r} not found: {exc}",
+            raise ApiError(404, f"{exc} (each also as MODEL+rag, MODEL+adapter and "
+                           "MODEL+rag+adapter; GET /v1/models lists them)",
                            param="model") from None
         adapter, adapter_id = None, None
         if method.adapts:
@@ -344,14 +367,15 @@ class Service:
             else request.temperature,
             seed=request.seed or 0,
             stop=tuple(request.stop),
-            **({} if request.top_p is None else {"top_p": request.top_p}),
+            top_p=GenerationParams.top_p if request.top_p is None else request.top_p,
         )
         write = WriteRequest(request.text(), options.task, method, adapter, options.retriever,
                              options.k, params=params)
         return Plan(model, method, write, request.n, adapter_id)
 
 
-def _extension(service: Service, plan: Plan, prepared: PreparedWrite) -> dict[str, Any]:
+def _extension(service: Service, plan: Plan, started: Started) -> dict[str, Any]:
+    prepared = started.prepared
     return {
         "profile": service.profile.name,
         "model": plan.model.name,
@@ -362,6 +386,8 @@ def _extension(service: Service, plan: Plan, prepared: PreparedWrite) -> dict[st
             {"title": s.title, "date": s.date, "source": s.source, "doc_id": s.doc_id}
             for s in prepared.sources
         ],
+        # n > 1: each choice's mean log-probability per token, best first (the ranking).
+        "scores": list(started.scores),
     }
 
 
@@ -465,8 +491,8 @@ def build_app(service: Service, token: str) -> ASGIApp:
             raise
         generation = Generation(service, plan, turn)
         try:
-            prepared = await _unless_disconnected(request, generation.start())
-            extension = _extension(service, plan, prepared)
+            started = await _unless_disconnected(request, generation.start())
+            extension = _extension(service, plan, started)
             envelope = Envelope.new(kind is ChatRequest, parsed.model)
             if parsed.stream:
                 return StreamingResponse(
@@ -488,7 +514,7 @@ def build_app(service: Service, token: str) -> ASGIApp:
 
     async def api_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        return JSONResponse(exc.body(), status_code=exc.status)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     async def http_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

@@ -36,6 +36,7 @@ SUFFIXES: tuple[tuple[str, Method], ...] = (
 IGNORED_FIELDS = frozenset({
     "frequency_penalty", "presence_penalty", "logit_bias", "user", "stream_options",
     "metadata", "store", "service_tier", "parallel_tool_calls", "prompt_cache_key",
+    "reasoning_effort",
 })
 # Accepted only when they ask for nothing (an empty list, "none").
 UNSUPPORTED_UNLESS_EMPTY = ("tools", "functions", "tool_choice", "function_call")
@@ -45,12 +46,13 @@ class ApiError(Exception):
     """An error answered as OpenAI's error body with an HTTP status."""
 
     def __init__(self, status: int, message: str, kind: str = "invalid_request_error",
-                 param: str | None = None) -> None:
+                 param: str | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.kind = kind
         self.param = param
+        self.headers = headers
 
     def body(self) -> dict[str, Any]:
         return error_body(self.message, self.kind, self.param)

@@ -21,7 +21,6 @@ from core.serve.app import Service, build_app
 from core.serve.token import load_token
 
 DEFAULT_HOST = "localhost"
-DEFAULT_PORT = 8477
 # More open connections than this get uvicorn's 503: queued answers are bounded by the
 # gates, this bounds idle or slow clients.
 MAX_CONNECTIONS = 64
@@ -83,9 +82,7 @@ class InkwellServer:
     ``stop()`` run it on a thread of this process (the desktop app, the tests).
     """
 
-    def __init__(
-        self, service: Service, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
-    ) -> None:
+    def __init__(self, service: Service, host: str, port: int) -> None:
         self.service = service
         self.token = load_token(service.home)
         self.sockets = bind_loopback(host, port)
@@ -93,6 +90,10 @@ class InkwellServer:
         app = build_app(service, self.token)
         config = uvicorn.Config(
             app,
+            # Not uvloop (installed with chromadb): its libuv sets up io_uring, through which a
+            # connect or send would not show up as a system call, so strace could no longer
+            # prove a served session makes no connection (tests/privacy/test_served_session.py).
+            loop="asyncio",
             http="h11",
             ws="none",
             lifespan="off",
@@ -116,7 +117,10 @@ class InkwellServer:
         return out
 
     def run(self) -> None:
-        self._server.run(sockets=self.sockets)
+        try:
+            self._server.run(sockets=self.sockets)
+        finally:
+            self.service.cancel_all()  # a generation still running has nobody to answer
 
     def start(self, timeout_s: float = 10.0) -> None:
         self._thread = threading.Thread(target=self.run, name="inkwell-serve", daemon=True)
@@ -128,6 +132,7 @@ class InkwellServer:
             time.sleep(0.02)
 
     def stop(self, timeout_s: float = 10.0) -> None:
+        self.service.cancel_all()  # open streams end now, not after the graceful timeout
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout_s)

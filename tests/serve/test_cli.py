@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from core.privacy import install_network_guard
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -34,7 +36,10 @@ def test_serve_answers_until_ctrl_c(tmp_path: Path) -> None:
     try:
         line = proc.stdout.readline()
         assert "profile 'work'" in line, line + proc.stderr.read()
-        base = re.search(r"http://127\.0\.0\.1:\d+/v1", line).group(0)
+        found = re.search(r"http://127\.0\.0\.1:(\d+)/v1", line)
+        base = found.group(0)
+        # The guard refuses loopback ports other than this process's own unless named.
+        install_network_guard(allow_loopback_ports=[int(found.group(1))])
         assert httpx.get(base + "/models").status_code == 401
         models = httpx.get(base + "/models", headers={"Authorization": f"Bearer {token}"})
         assert "smollm2-135m-instruct+rag" in {m["id"] for m in models.json()["data"]}

@@ -83,19 +83,30 @@ def test_task_and_method_in_the_extension_field(client) -> None:
     assert "\n" not in reply.choices[0].message.content  # a subject is one line
 
 
-def test_n_suggestions(client) -> None:
-    reply = client.chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": PROMPT}], max_tokens=8, n=3,
-        temperature=0.9,
-    )
-    assert [c.index for c in reply.choices] == [0, 1, 2]
-    assert all(c.message.content.strip() for c in reply.choices)
-    stream = client.chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": PROMPT}], max_tokens=8, n=2,
-        temperature=0.9, stream=True,
-    )
-    finished = [c.choices[0].index for c in stream if c.choices[0].finish_reason]
-    assert finished == [0, 1]
+def test_n_suggestions_are_distinct_and_ranked(client) -> None:
+    ask = {"model": MODEL + "+rag", "max_tokens": 16, "n": 3,
+           "messages": [{"role": "user", "content": "I counted the gulls on the breakwater "
+                         "this Sunday; there were more than last year."}],
+           "extra_body": {"inkwell": {"task": "title"}}}
+    reply = client.chat.completions.create(**ask)
+    texts = [c.message.content for c in reply.choices]
+    assert 2 <= len(texts) <= 3 and len({t.lower() for t in texts}) == len(texts)
+    assert all(t.strip() and "\n" not in t for t in texts)
+    scores = reply.model_extra["inkwell"]["scores"]
+    assert len(scores) == len(texts) and scores == sorted(scores, reverse=True)
+    chunks = list(client.chat.completions.create(**ask, stream=True))
+    streamed: dict[int, str] = {}
+    for chunk in chunks:
+        choice = chunk.choices[0]
+        streamed[choice.index] = streamed.get(choice.index, "") + (choice.delta.content or "")
+    assert [streamed[i] for i in sorted(streamed)] == texts  # same seed: same suggestions
+
+
+def test_n_suggestions_of_a_draft_is_a_clear_400(client) -> None:
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": PROMPT}], max_tokens=8, n=2)
+    assert "one-line tasks" in err.value.body["message"]
 
 
 def test_wrong_or_missing_token_gets_401(server) -> None:
