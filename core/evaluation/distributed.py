@@ -21,6 +21,7 @@ it stays on loopback, and the test suite's strace run checks that.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -43,7 +44,16 @@ RAY_ENV = {
 }
 # What a worker must see as the driver does, so a user's result does not depend on where
 # it ran (thread counts change floating-point sums in training).
-_FORWARDED = ("INKWELL_THREADS", "OMP_NUM_THREADS", "INKWELL_CACHE_DIR", "PYTHONPATH")
+# Ray's switch for a single-node Ray on loopback (meant for Windows and macOS, where Ray
+# clusters are unsupported; on Linux it makes a local Ray bind 127.0.0.1 only).
+_LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+_FORWARDED = (
+    _LOOPBACK_ONLY,
+    "INKWELL_THREADS",
+    "OMP_NUM_THREADS",
+    "INKWELL_CACHE_DIR",
+    "PYTHONPATH",
+)
 
 
 def setup_worker() -> None:
@@ -116,6 +126,25 @@ class RayExecutor:
             ray.shutdown()
 
     def _start(self, ray: Any) -> None:
+        """Start (or join) Ray with the guard widened for this run only, as little as it needs.
+
+        A local Ray is a single node on loopback: Ray otherwise advertises the machine's
+        network address and listens on every interface; with its cluster mode off it binds
+        127.0.0.1 only.  The driver must start Ray's own programs (the GCS server, the
+        raylet and Ray's Python services).  Joining a cluster lets the driver reach that
+        cluster's head, and nothing else.
+        """
+        from core.privacy import install_network_guard
+
+        package = Path(ray.__file__).parent / "core" / "src" / "ray"
+        programs = [str(package / "gcs" / "gcs_server"), str(package / "raylet" / "raylet")]
+        if self.address is None:
+            os.environ[_LOOPBACK_ONLY] = "0"
+            install_network_guard(allow_programs=[*programs, sys.executable])
+        else:
+            install_network_guard(
+                allow_programs=[*programs, sys.executable], allow_hosts=[_host(self.address)]
+            )
         env = {k: os.environ[k] for k in _FORWARDED if k in os.environ}
         ray.init(
             address=self.address,
@@ -123,13 +152,18 @@ class RayExecutor:
             include_dashboard=False,
             configure_logging=False,
             log_to_driver=False,
-            # A local Ray binds and talks on loopback only.
-            _node_ip_address="127.0.0.1" if self.address is None else None,
             runtime_env={
                 "worker_process_setup_hook": "core.evaluation.distributed.setup_worker",
                 "env_vars": {**RAY_ENV, **env},
             },
         )
+
+
+def _host(address: str) -> str:
+    """The host of ``host:port`` or ``ray://host:port`` (IPv6 in brackets)."""
+    rest = address.split("://", 1)[-1]
+    host = rest.rsplit(":", 1)[0] if rest.count(":") == 1 or rest.startswith("[") else rest
+    return host.strip("[]")
 
 
 def _import_ray() -> Any:
