@@ -205,7 +205,8 @@ class Generation:
 
     def _run(self, loop: asyncio.AbstractEventLoop) -> None:
         def post(*event: Any) -> None:
-            loop.call_soon_threadsafe(self._events.put_nowait, event)
+            with contextlib.suppress(RuntimeError):  # the server stopped: nobody to tell
+                loop.call_soon_threadsafe(self._events.put_nowait, event)
 
         outcome = "failed"
         try:
