@@ -98,11 +98,11 @@ def test_full_queue_gets_429_at_once_and_the_waiting_request_is_answered(slow_se
     answers: list[httpx.Response] = []
     long = {**CHAT, "max_tokens": 40}  # 2 s of words
     first = threading.Thread(target=lambda: answers.append(
-        _post(server, "/chat/completions", json=long)))
+        _post(server, "/chat/completions", json=long)), daemon=True)
     first.start()
     wait_for(lambda: runtime.prompts)
     second = threading.Thread(target=lambda: answers.append(
-        _post(server, "/chat/completions", json=CHAT)))
+        _post(server, "/chat/completions", json=CHAT)), daemon=True)
     second.start()
     wait_for(lambda: server.service.gate(MODEL)._admitted == 2)
     busy = _post(server, "/chat/completions", json=CHAT)
@@ -131,7 +131,7 @@ def test_a_client_that_leaves_mid_stream_stops_the_generation(slow_server) -> No
 def test_a_client_that_leaves_while_waiting_gives_up_its_place(slow_server) -> None:
     server, runtime = slow_server
     done = threading.Thread(target=lambda: _post(server, "/chat/completions",
-                                                 json={**CHAT, "max_tokens": 30}))
+                                                 json={**CHAT, "max_tokens": 30}), daemon=True)
     done.start()
     wait_for(lambda: runtime.prompts)
     with pytest.raises(httpx.TimeoutException):  # it leaves while queued behind the first
