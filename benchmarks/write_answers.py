@@ -7,7 +7,8 @@ variant, alternating in one process so machine noise hits all alike:
 
 ``no rule``        greedy, no repeat control (what answers were before);
 ``penalty 1.3``    greedy with llama.cpp's repeat penalty (the value drafts use);
-``no-repeat-3``    greedy with the word no-repeat rule (Inkwell's default).
+``no-repeat-3``    greedy with the word no-repeat rule (Inkwell's default);
+``… no copy``      and no more than the input's first 3 words copied.
 
 Then ``Writer.suggest`` offers N suggestions (the greedy one plus sampled
 ones, ranked by mean log-probability): its top-1 and the best of the N
@@ -55,6 +56,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no rule": {"no_repeat_ngram": 0},
     "penalty 1.3": {"no_repeat_ngram": 0, "repeat_penalty": 1.3},
     "no-repeat-3": {},
+    "no-repeat-3, no copy": {"no_copy_of": "<input>"},
 }
 DEFAULT = "no-repeat-3"
 METHODS = (Method.NONE, Method.RAG)
@@ -70,10 +72,11 @@ def _query(writer: Writer, task: str, query: Any, method: Method, n: int) -> dic
         WriteRequest(query.input, task, method, retriever="bm25", k=3,
                      params=GenerationParams(max_tokens=32))
     )
-    answers = {
-        name: writer.answer(replace(prepared, params=replace(prepared.params, **change)))
-        for name, change in VARIANTS.items()
-    }
+    content = user_content(spec_for(task), query.input)
+    answers = {}
+    for name, change in VARIANTS.items():
+        change = {k: content if v == "<input>" else v for k, v in change.items()}
+        answers[name] = writer.answer(replace(prepared, params=replace(prepared.params, **change)))
     suggestions = writer.suggest(prepared, n) if method is Method.RAG else []
     return {
         "answers": answers,
