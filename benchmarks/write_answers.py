@@ -3,7 +3,7 @@
 For each sampled user's newest query (a throw-away library holding exactly that
 query's profile, as in ``inkwell eval``), the ``none`` and ``rag`` prompts are
 prepared once through ``Writer.prepare`` and answered under each decoding
-variant, alternating in one process so machine noise hits all alike:
+variant (``none``: all but the penalty), in one process:
 
 ``no rule``        greedy, no repeat control (what answers were before);
 ``penalty 1.3``    greedy with llama.cpp's repeat penalty (the value drafts use);
@@ -19,7 +19,7 @@ earlier pairs (and the gold answers) copy their input.
 
     nice -n 10 env INKWELL_THREADS=1 OMP_NUM_THREADS=1 \\
         .venv/bin/python benchmarks/write_answers.py --data ../shared/data/commit_subject \\
-        --users 6 [--model NAME] [--n 3] [--profile 30]
+        --users 3 [--model NAME] [--n 3] [--profile 30]
 
 Writes ``benchmarks/results/answers_<task>_<model>.json`` (every answer, and the summary).
 """
@@ -40,7 +40,7 @@ from core.privacy import install_network_guard
 
 install_network_guard()
 
-from core.answers import copied_prefix, repeats_ngram  # noqa: E402
+from core.answers import clean_answer, copied_prefix, repeats_ngram  # noqa: E402
 from core.evaluation.cases import Sampling, cases_from_lamp  # noqa: E402
 from core.lamp import load_dataset  # noqa: E402
 from core.library import Library  # noqa: E402
@@ -75,6 +75,8 @@ def _query(writer: Writer, task: str, query: Any, method: Method, n: int) -> dic
     content = user_content(spec_for(task), query.input)
     answers = {}
     for name, change in VARIANTS.items():
+        if method is not Method.RAG and name == "penalty 1.3":
+            continue  # compared where users write: with retrieval
         change = {k: content if v == "<input>" else v for k, v in change.items()}
         answers[name] = writer.answer(replace(prepared, params=replace(prepared.params, **change)))
     suggestions = writer.suggest(prepared, n) if method is Method.RAG else []
@@ -85,14 +87,16 @@ def _query(writer: Writer, task: str, query: Any, method: Method, n: int) -> dic
     }
 
 
-def _summary(records: list[dict[str, Any]], task: str) -> dict[str, Any]:
+def _summary(records: list[dict[str, Any]], task: str, history_copy_rate: float) -> dict[str, Any]:
+    """Scores of the answers as the current pipeline cleans them (``clean_answer`` leaves an
+    answer it already cleaned unchanged, and a rule added since only cuts or strips text)."""
     spec = spec_for(task)
     out: dict[str, Any] = {}
     for method in METHODS:
         rows = [r[method.value] | {"gold": r["gold"], "input": r["input"]} for r in records]
         out[method.value] = per = {}
-        for name in VARIANTS:
-            answers = [row["answers"][name] for row in rows]
+        for name in rows[0]["answers"]:
+            answers = [clean_answer(spec, row["answers"][name]) for row in rows]
             per[name] = {
                 "rouge_l": statistics.mean(
                     _rouge_l(a, row["gold"]) for a, row in zip(answers, rows, strict=True)
@@ -106,7 +110,7 @@ def _summary(records: list[dict[str, Any]], task: str) -> dict[str, Any]:
             }
         if method is not Method.RAG:
             continue
-        suggestions = [[s["text"] for s in row["suggestions"]] for row in rows]
+        suggestions = [[clean_answer(spec, s["text"]) for s in row["suggestions"]] for row in rows]
         per["suggestions"] = {
             "greedy_rouge_l": per[DEFAULT]["rouge_l"],
             "ranked_top1_rouge_l": statistics.mean(
@@ -119,28 +123,42 @@ def _summary(records: list[dict[str, Any]], task: str) -> dict[str, Any]:
             ),
             "mean_offered": statistics.mean(len(s) for s in suggestions),
             "top1_is_greedy": statistics.mean(
-                bool(s) and s[0] == row["answers"][DEFAULT]
+                bool(s) and s[0] == clean_answer(spec, row["answers"][DEFAULT])
                 for s, row in zip(suggestions, rows, strict=True)
             ),
         }
     out["gold_copy_rate"] = statistics.mean(
         copied_prefix(r["gold"], user_content(spec, r["input"])) for r in records
     )
-    history = [pair for r in records for pair in r["history"]]
-    out["history_copy_rate"] = statistics.mean(copied_prefix(o, i) for i, o in history)
+    out["history_copy_rate"] = history_copy_rate
     return out
+
+
+def _resummarize(path: Path) -> int:
+    result = json.loads(path.read_text())
+    result["summary"] = _summary(
+        result["queries"], result["task"], result["summary"]["history_copy_rate"]
+    )
+    result["summarized"] = "benchmarks/write_answers.py --summarize " + str(path.name)
+    path.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    print(json.dumps(result["summary"], indent=1))
+    return 0
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", required=True, help="a task folder in LaMP format")
-    ap.add_argument("--users", type=int, default=6)
+    ap.add_argument("--data", help="a task folder in LaMP format")
+    ap.add_argument("--users", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", default=None, help="model name (default: the app's default)")
     ap.add_argument("--n", type=int, default=3, help="suggestions per request")
     ap.add_argument("--profile", type=int, default=30,
                     help="retrieve from the newest N items of each profile (indexing is the cost)")
+    ap.add_argument("--summarize", metavar="RESULTS",
+                    help="only re-score a results file's answers with the current cleaning")
     args = ap.parse_args()
+    if args.summarize:
+        return _resummarize(Path(args.summarize))
 
     folder = Path(args.data)
     dataset = load_dataset(folder / "questions.json")
@@ -177,7 +195,10 @@ def main() -> int:
             records.append(record)
             print(f"[{i + 1}/{len(cases)}] {query.id}: gold {query.gold!r}; "
                   f"rag {record['rag']['answers'][DEFAULT]!r}", flush=True)
-    summary = _summary(records, task)
+    history = [pair for r in records for pair in r["history"]]
+    summary = _summary(
+        records, task, statistics.mean(copied_prefix(o, i) for i, o in history)
+    )
     result = {
         "command": "benchmarks/write_answers.py " + " ".join(sys.argv[1:]),
         "model": model.name,
