@@ -19,7 +19,7 @@ def test_generates_text_with_each_bundled_model(model_fixture, request) -> None:
     text = "".join(pieces)
     assert text.strip()
     # Greedy decoding is deterministic: the same request gives the same text.
-    assert rt.complete(prompt, GenerationParams(max_tokens=12, stop=stops)) == text
+    assert "".join(rt.stream(prompt, GenerationParams(max_tokens=12, stop=stops))) == text
 
 
 def test_chat_template_only_for_instruction_model(smollm2, gemma) -> None:
