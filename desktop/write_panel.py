@@ -21,8 +21,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.choices import keep_choice, kept_choices
 from core.models import DEFAULT_MODEL
-from core.prompts import WRITING_TASKS, spec_for
+from core.prompts import WRITING_TASKS, spec_for, user_content
 from core.runtime import GenerationParams
 from core.writer import SUGGEST_TEMPERATURE, Method, PreparedWrite, Suggestion, Writer, WriteRequest
 from desktop.session import Session
@@ -58,6 +59,13 @@ SUGGESTIONS = 3  # offered by default for one-line tasks: a few to choose from, 
 class Written:
     prepared: PreparedWrite
     suggestions: list[Suggestion]  # ranked; empty when the answer was streamed
+
+
+def keep_work(session: Session, request: WriteRequest, answer: str) -> int:
+    """Keep the copied answer for the request; return how many choices are kept."""
+    library = session.library()
+    keep_choice(library, request.task, user_content(spec_for(request.task), request.text), answer)
+    return kept_choices(library)
 
 
 def write_work(session: Session, request: WriteRequest, n: int, worker: Worker) -> Written:
@@ -140,6 +148,8 @@ class WritePanel(QWidget):
         self.output.setReadOnly(True)
         self.output.setAccessibleName("Answer")
         self.output.setPlaceholderText("The answer appears here as it is written.")
+        self.kept = QLabel()
+        self.kept.setObjectName("subtle")
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.note.linkActivated.connect(lambda _link: self.settings_requested.emit())
@@ -157,6 +167,7 @@ class WritePanel(QWidget):
         splitter.setSizes([150, 110, 110, 110])
         layout.addWidget(splitter, 1)
         layout.addWidget(self.note)
+        layout.addWidget(self.kept)
         layout.addWidget(self.status)
 
         QWidget.setTabOrder(self.task, self.method)
@@ -187,6 +198,8 @@ class WritePanel(QWidget):
 
     def refresh(self) -> None:
         """Re-read the profile: which methods are possible, and which one is recommended."""
+        library_exists = self.session.profile.library_dir.exists()
+        self._show_kept(kept_choices(self.session.library()) if library_exists else 0)
         settings = self.session.profile_settings()
         has_adapter = bool(settings.active_adapter)
         model = self.method.model()
@@ -207,7 +220,7 @@ class WritePanel(QWidget):
         task = self.task.currentData()
         self.input.setPlaceholderText(TASK_HINTS[task])
         one_line = spec_for(task).single_line
-        for widget in (self.count_caption, self.count, self.suggestions):
+        for widget in (self.count_caption, self.count, self.suggestions, self.kept):
             widget.setVisible(one_line)
         model = self.session.app_settings().model or DEFAULT_MODEL
         self.note.setVisible(not one_line)
@@ -271,8 +284,28 @@ class WritePanel(QWidget):
             self._worker.cancel()
 
     def copy(self) -> None:
-        QGuiApplication.clipboard().setText(self.output.toPlainText())
-        self._say("Copied to the clipboard.")
+        """Copy the answer; a kept title or subject also becomes an example for the adapter."""
+        text = self.output.toPlainText().strip()
+        QGuiApplication.clipboard().setText(text)
+        request = self._last
+        if request is None or not text or not spec_for(request.task).single_line:
+            self._say("Copied to the clipboard.")
+            return
+        worker = Worker(lambda _worker: keep_work(self.session, request, text))
+        worker.signals.result.connect(self._kept)
+        worker.signals.failed.connect(
+            lambda message: self._say(f"Copied, but not kept: {message}", error=True))
+        self.workers.start(worker)
+
+    def _kept(self, count: int) -> None:
+        self._show_kept(count)
+        self._say("Copied, and kept as an example of how you write: it teaches your adapter "
+                  "next time you train it.")
+
+    def _show_kept(self, count: int) -> None:
+        self.kept.setText(f"{count} of your choices will be used in the next training "
+                          "(Privacy lists them; forget them in the Library)." if count else
+                          "The titles and subjects you copy are kept to teach your adapter.")
 
     def _set_running(self, running: bool) -> None:
         if not running:

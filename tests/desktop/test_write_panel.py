@@ -78,6 +78,12 @@ def test_one_line_task_offers_suggestions_picked_by_key(window, qtbot, wait_idle
     qtbot.keyClick(panel.suggestions, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
     assert panel.output.toPlainText() == texts[1]
     assert not panel.output.isReadOnly(), "a picked suggestion can be edited before copying"
+    panel.output.setPlainText(texts[1] + " (edited)")
+    panel.copy_button.click()
+    qtbot.waitUntil(lambda: "kept" in panel.status.text(), timeout=60_000)
+    assert panel.kept.text().startswith("1 of your choices will be used in the next training")
+    window.show_panel("Privacy")
+    assert "Answers you kept: 1" in window.privacy.choices.text()
 
 
 def test_drafts_say_which_model_writes_them(window):
