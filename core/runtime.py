@@ -56,9 +56,9 @@ def default_threads() -> int:
 
     llama.cpp's worker threads spin-wait for each other; when another busy
     process (indexing, adapter training, the GUI) takes a core from them, every
-    token waits on a descheduled thread.  Measured on 2 cores under load:
-    SmolLM2 generated 32 tokens in 10.4 s with 2 threads and 0.9 s with 1.
-    Leaving a core free keeps writing responsive while Inkwell's own jobs run.
+    token waits on a descheduled thread (on 2 busy cores, ten times slower with
+    both threads than with one: README, Speed).  Leaving a core free keeps
+    writing responsive while Inkwell's own jobs run.
     """
     env = os.environ.get("INKWELL_THREADS")
     if env and env.isdigit() and int(env) > 0:
@@ -390,15 +390,6 @@ class ModelRuntime:
         top = logits.max()
         return logits - top - np.log(np.exp(logits - top).sum())
 
-    def complete(
-        self,
-        prompt: str,
-        params: GenerationParams = GenerationParams(),
-        adapter: ActiveAdapter | None = None,
-        cancel: CancelToken | None = None,
-    ) -> str:
-        return "".join(self.stream(prompt, params, adapter, cancel))
-
     def next_token_logits(self, prompt: str, adapter: ActiveAdapter | None = None) -> np.ndarray:
         """Logits for the token after ``prompt`` (used by adapter parity checks and tests)."""
         with self.lock:
@@ -438,10 +429,3 @@ def unload_all() -> None:
 
 atexit.register(unload_all)
 
-
-def stop_sequences(*groups: Sequence[str]) -> tuple[str, ...]:
-    seen: dict[str, None] = {}
-    for group in groups:
-        for s in group:
-            seen.setdefault(s, None)
-    return tuple(seen)
