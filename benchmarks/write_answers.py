@@ -92,7 +92,7 @@ def _summary(records: list[dict[str, Any]], task: str, history_copy_rate: float)
     answer it already cleaned unchanged, and a rule added since only cuts or strips text)."""
     spec = spec_for(task)
     out: dict[str, Any] = {}
-    for method in METHODS:
+    for method in (m for m in METHODS if m.value in records[0]):
         rows = [r[method.value] | {"gold": r["gold"], "input": r["input"]} for r in records]
         out[method.value] = per = {}
         for name in rows[0]["answers"]:
@@ -156,7 +156,9 @@ def main() -> int:
                     help="retrieve from the newest N items of each profile (indexing is the cost)")
     ap.add_argument("--summarize", metavar="RESULTS",
                     help="only re-score a results file's answers with the current cleaning")
+    ap.add_argument("--methods", default="none,rag", help="of none,rag")
     args = ap.parse_args()
+    methods = tuple(m for m in METHODS if m.value in args.methods.split(","))
     if args.summarize:
         return _resummarize(Path(args.summarize))
 
@@ -189,7 +191,7 @@ def main() -> int:
                     for d in profile_docs
                 ],
             }
-            for method in METHODS:
+            for method in methods:
                 record[method.value] = _query(writer, task, query, method, args.n)
             library.close()
             records.append(record)
@@ -211,7 +213,8 @@ def main() -> int:
         "summary": summary,
         "queries": [{k: v for k, v in r.items() if k != "history"} for r in records],
     }
-    out = RESULTS / f"answers_{task}_{model.name}.json"
+    only = "" if methods == METHODS else "_" + "_".join(m.value for m in methods)
+    out = RESULTS / f"answers_{task}_{model.name}{only}.json"
     out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     print(json.dumps(summary, indent=1))
     print(f"wrote {out}")

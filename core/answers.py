@@ -163,12 +163,18 @@ def clean_answer(spec: PromptSpec, raw: str) -> str:
 
 # -- measures of answers -------------------------------------------------------------------------
 
+_WORD_SPLIT = re.compile(r"[\s/]+")
 _PUNCT = string.punctuation + "“”\u2018\u2019«»…"
+
+
+def raw_words(text: str) -> list[str]:
+    """Words as written: separated by blanks or a slash (``C++/C#/Java`` is three words)."""
+    return _WORD_SPLIT.split(text.strip()) if text.strip() else []
 
 
 def words(text: str) -> list[str]:
     """Words for comparing answers: case-folded, surrounding punctuation removed."""
-    out = (w.strip(_PUNCT) for w in text.casefold().split())
+    out = (w.strip(_PUNCT) for w in raw_words(text.casefold()))
     return [w for w in out if w]
 
 
