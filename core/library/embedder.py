@@ -117,8 +117,8 @@ class Embedder:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         # No busy-waiting after a run: a search embeds the query and then multiplies the
-        # vector matrix, and spinning threads took the cores from that product (dense p50
-        # 43.5 ms at 100k chunks with spinning, 17.2 without: docs/LIBRARY.md).
+        # vector matrix, and spinning threads took the cores from that product (docs/LIBRARY.md
+        # has the query latency with and without).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         if optimize_into is not None:
