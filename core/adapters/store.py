@@ -31,7 +31,7 @@ import psutil
 
 from core.adapters.gguf_export import write_gguf
 from core.adapters.lora import LoraWeights, write_peft
-from core.errors import InkwellError, disk_full_becomes_error
+from core.errors import InkwellError, saving
 from core.fsutil import atomic_write_json, ensure_private_dir, read_json
 from core.models import ModelInfo
 from core.paths import ProfilePaths
@@ -173,7 +173,7 @@ class AdapterStore:
         shutil.rmtree(staging, ignore_errors=True)
         record = replace(record, dir=target)
         try:
-            with disk_full_becomes_error(
+            with saving(
                 target, "the adapter", "nothing was added. Free some space and run the same "
                 "command again (training resumes from its checkpoint)",
             ):
@@ -191,10 +191,6 @@ class AdapterStore:
                     shutil.rmtree(trash, ignore_errors=True)
                 else:
                     os.rename(staging, target)
-        except OSError as exc:
-            raise InkwellError(
-                f"{target}: could not save the adapter ({exc.strerror or exc})"
-            ) from exc
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return record
