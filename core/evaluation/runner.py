@@ -18,8 +18,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from core.adapters.config import TrainConfig
 from core.documents import Document
 from core.evaluation.cases import Query, UserCase
 from core.fsutil import atomic_write_json, ensure_private_dir, read_json
@@ -57,6 +58,27 @@ class EvalConfig:
         if self.train_fraction == 1.0:
             del data["train_fraction"]  # runs from before fractions existed keep their cache
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+    def train_config(self) -> TrainConfig:
+        """How each user's adapter is trained."""
+        # Every user gets an adapter, however little they wrote (proposal authors can have
+        # two older items): that is exactly the cold-start case the comparison is about.
+        config = TrainConfig(
+            seed=self.seed,
+            steps=self.train_steps,
+            epochs=self.train_epochs,
+            min_examples=1,
+        )
+        if self.train_max_steps:
+            config = replace(config, max_steps=self.train_max_steps)
+        return config
+
+
+class TrainedAdapter(NamedTuple):
+    """A user's adapter, and what the results record about it."""
+
+    adapter: ActiveAdapter
+    summary: dict[str, Any]
 
 
 @dataclass
@@ -187,7 +209,7 @@ class EvalJob(Job[list[UserResult]]):
         adapter = self._adapter(case) if any(m.adapts for m in methods) else None
         result = UserResult(case.user_id, case.task, case.profile_size, self.fingerprint)
         if adapter is not None:
-            result.adapter = adapter[1]
+            result.adapter = adapter.summary
         work = self.out_dir / "work" / hashlib.sha256(case.user_id.encode()).hexdigest()[:16]
         libraries = _QueryLibraries(work)
         answers: dict[str, dict[str, Any]] = {}
@@ -210,7 +232,7 @@ class EvalJob(Job[list[UserResult]]):
         case: UserCase,
         query: Query,
         library: Library,
-        adapter: tuple[ActiveAdapter, dict[str, Any]] | None,
+        adapter: TrainedAdapter | None,
     ) -> dict[str, Any]:
         profile = library.profile
         writer = Writer(
@@ -224,7 +246,7 @@ class EvalJob(Job[list[UserResult]]):
                 query.input,
                 case.task,
                 method,
-                adapter=adapter[0] if (method.adapts and adapter) else None,
+                adapter=adapter.adapter if (method.adapts and adapter) else None,
                 retriever=self.config.retriever,
                 k=self.config.k,
                 prompt_format=self.config.prompt_format,
@@ -242,7 +264,7 @@ class EvalJob(Job[list[UserResult]]):
             "predictions": predictions,
         }
 
-    def _adapter(self, case: UserCase) -> tuple[ActiveAdapter, dict[str, Any]]:
+    def _adapter(self, case: UserCase) -> TrainedAdapter:
         """Train (or reuse) the user's adapter on prompts exactly like the ``none`` method's."""
         from core.adapters.job import TrainJob
         from core.adapters.store import AdapterStore
@@ -254,7 +276,8 @@ class EvalJob(Job[list[UserResult]]):
         )
         profile = Home(self.out_dir / "adapters").ensure().profile("eval").ensure()
         user_key = hashlib.sha256(case.user_id.encode()).hexdigest()[:12]
-        job = TrainJob(profile, self.model, examples, self._train_config(), name=f"eval-{user_key}")
+        job = TrainJob(profile, self.model, examples, self.config.train_config(),
+                       name=f"eval-{user_key}")
         job.cancel_token = self.cancel_token
         job.prepare()
         reused = AdapterStore(profile).find(job.adapter_id) is not None
@@ -270,19 +293,4 @@ class EvalJob(Job[list[UserResult]]):
             "val_loss_base": record.val_loss_base,
             "train_seconds": record.duration_s,
         }
-        return ActiveAdapter(record.gguf_path), summary
-
-    def _train_config(self) -> Any:
-        from core.adapters.config import TrainConfig
-
-        # Every user gets an adapter, however little they wrote (proposal authors can have
-        # two older items): that is exactly the cold-start case the comparison is about.
-        config = TrainConfig(
-            seed=self.config.seed,
-            steps=self.config.train_steps,
-            epochs=self.config.train_epochs,
-            min_examples=1,
-        )
-        if self.config.train_max_steps:
-            config = replace(config, max_steps=self.config.train_max_steps)
-        return config
+        return TrainedAdapter(ActiveAdapter(record.gguf_path), summary)
