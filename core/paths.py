@@ -136,6 +136,11 @@ class ProfilePaths:
         return self.root / "library"
 
     @property
+    def manifest_file(self) -> Path:
+        """The library's manifest: documents, and the tombstones of forgotten ones."""
+        return self.library_dir / "manifest.sqlite3"
+
+    @property
     def adapters_dir(self) -> Path:
         return self.root / "adapters"
 
