@@ -72,9 +72,10 @@ def main() -> int:
                               env=env, stdout=subprocess.PIPE, text=True)
     try:
         line = server.stdout.readline()  # type: ignore[union-attr]
-        match = re.search(r"http://127\.0\.0\.1:\d+/v1", line)
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/v1", line)
         assert match, f"the server did not start: {line!r}"
         base = match.group(0)
+        install_network_guard(allow_loopback_ports=[int(match.group(1))])
         headers = {"Authorization": f"Bearer {token}"}
         proc = psutil.Process(server.pid)
 

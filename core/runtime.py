@@ -168,6 +168,7 @@ class ModelRuntime:
         self._formatter = self._chat_formatter(template) if template else None
         self._adapters: dict[tuple[str, float], Any] = {}
         self._active: ActiveAdapter | None = None
+        self._prefix: tuple[int, ...] | None = None  # what the KV cache holds: see _evaluate
 
     # -- adapters -----------------------------------------------------------------------------
 
@@ -212,6 +213,7 @@ class ModelRuntime:
                 raise InkwellError(f"llama.cpp refused to apply adapter {adapter} (code {rc})")
             # The cached prefix was computed with the previous adapter: forget it.
             self.llama.reset()
+            self._prefix = None
             self._active = adapter
 
     @property
@@ -284,12 +286,11 @@ class ModelRuntime:
         """Yield text pieces as llama.cpp produces them; ``prompt`` is sent as it is."""
         with self.lock:
             self.use_adapter(adapter)
-            # Re-evaluate the whole prompt: reusing a cached prefix evaluates tokens in other
-            # batch shapes, which changes logits in the last bits and can flip a greedy choice.
-            # An answer must be a function of the request alone (evaluation, Regenerate).
-            self.llama.reset()
+            tokens = self._evaluate(prompt)
+            # Given the tokens, llama.cpp finds all but the last in its cache and decodes that
+            # one alone before sampling.
             pieces = self.llama.create_completion(
-                prompt,
+                tokens,
                 max_tokens=params.max_tokens,
                 temperature=params.temperature,
                 top_p=params.top_p,
@@ -308,6 +309,26 @@ class ModelRuntime:
                         yield text
             finally:
                 pieces.close()  # type: ignore[union-attr]
+
+    def _evaluate(self, prompt: str) -> list[int]:
+        """The prompt's tokens, all but the last evaluated into the KV cache.
+
+        Every answer and score is computed the same way: the prompt minus its last
+        token in one pass over exactly those tokens, then the last token alone.  So
+        the cached pass can be reused — Regenerate and each further suggestion for
+        the same prompt skip evaluating it — and an answer stays a function of the
+        request alone (a prefix evaluated as part of a longer batch differs in the
+        last bits, which can flip a greedy choice, so only an exact match is reused).
+        """
+        tokens = self.llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+        head = tuple(tokens[:-1])
+        if head != self._prefix:
+            self._prefix = None
+            self.llama.reset()
+            self.llama.eval(list(head))
+            self._prefix = head
+        self.llama.n_tokens = len(head)
+        return tokens
 
     def _processors(self, params: GenerationParams) -> Any:
         if not params.no_repeat_ngram:
@@ -339,9 +360,8 @@ class ModelRuntime:
         """
         with self.lock:
             self.use_adapter(adapter)
-            head = self.llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
-            self.llama.reset()
-            self.llama.eval(head)
+            head = self._evaluate(prompt)
+            self.llama.eval(head[-1:])
             first = self._last_logprobs()
             scores = []
             for text in continuations:
@@ -384,6 +404,7 @@ class ModelRuntime:
         with self.lock:
             self.use_adapter(adapter)
             tokens = self.llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+            self._prefix = None
             self.llama.reset()
             self.llama.eval(tokens)
             return np.array(self.llama.scores[self.llama.n_tokens - 1], dtype=np.float32)

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from core.errors import InkwellError
 from core.serve.app import Service
 from core.serve.server import InkwellServer
-from core.serve.token import load_token
+from core.serve.token import load_token, token_file
 from desktop.session import Session
 from desktop.widgets import button, set_status, status_label
 
@@ -70,7 +70,8 @@ class EditorAccessBox(QGroupBox):
 
         settings = session.app_settings()
         self.port.setValue(settings.serve_port)
-        self.token.setText(load_token(session.home))
+        if token_file(session.home).exists():  # made when the server first starts
+            self.token.setText(load_token(session.home))
         self._show_url()
         set_status(self.status, "Off: nothing listens.")
         self.enabled.toggled.connect(self._toggled)
@@ -103,7 +104,7 @@ class EditorAccessBox(QGroupBox):
         if self.server is not None:
             return
         service = Service(self.session.home, self.session.profile,
-                          library=self.session.library())
+                          runtime_for=self.session.load_model, library=self.session.library())
         try:
             server = InkwellServer(service, "localhost", self.port.value())
             server.start()
@@ -114,6 +115,7 @@ class EditorAccessBox(QGroupBox):
             self.enabled.blockSignals(False)
             return
         self.server = server
+        self.token.setText(server.token)
         self.port.setEnabled(False)
         set_status(self.status, f"On: editors can use {server.urls[0]} with the token.")
 

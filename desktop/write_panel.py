@@ -21,8 +21,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.choices import keep_choice, kept_choices
 from core.models import DEFAULT_MODEL
-from core.prompts import WRITING_TASKS, spec_for
+from core.prompts import WRITING_TASKS, spec_for, user_content
 from core.runtime import GenerationParams
 from core.writer import SUGGEST_TEMPERATURE, Method, PreparedWrite, Suggestion, Writer, WriteRequest
 from desktop.session import Session
@@ -60,10 +61,19 @@ class Written:
     suggestions: list[Suggestion]  # ranked; empty when the answer was streamed
 
 
+def keep_work(session: Session, request: WriteRequest, answer: str) -> int:
+    """Keep the copied answer for the request; return how many choices are kept."""
+    library = session.library()
+    keep_choice(library, request.task, user_content(spec_for(request.task), request.text), answer)
+    return kept_choices(library)
+
+
 def write_work(session: Session, request: WriteRequest, n: int, worker: Worker) -> Written:
     """The whole binding to ``core``: the same ``Writer`` calls as ``inkwell write``."""
     library = session.library() if request.method.retrieves else None
-    writer = Writer(session.home, session.profile, library=library)
+    model = session.model()
+    writer = Writer(session.home, session.profile, model, library=library,
+                    runtime=session.load_model(model))
     prepared = writer.prepare(request)
     worker.publish(prepared)
     if n > 1:
@@ -75,6 +85,7 @@ def write_work(session: Session, request: WriteRequest, n: int, worker: Worker) 
 
 class WritePanel(QWidget):
     settings_requested = Signal()  # the user follows the note's link to choose a model
+    streamed = Signal(str)  # a batch of the answer, as it is written
 
     def __init__(self, session: Session, workers: Workers, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -137,6 +148,8 @@ class WritePanel(QWidget):
         self.output.setReadOnly(True)
         self.output.setAccessibleName("Answer")
         self.output.setPlaceholderText("The answer appears here as it is written.")
+        self.kept = QLabel()
+        self.kept.setObjectName("subtle")
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.note.linkActivated.connect(lambda _link: self.settings_requested.emit())
@@ -154,6 +167,7 @@ class WritePanel(QWidget):
         splitter.setSizes([150, 110, 110, 110])
         layout.addWidget(splitter, 1)
         layout.addWidget(self.note)
+        layout.addWidget(self.kept)
         layout.addWidget(self.status)
 
         QWidget.setTabOrder(self.task, self.method)
@@ -184,6 +198,8 @@ class WritePanel(QWidget):
 
     def refresh(self) -> None:
         """Re-read the profile: which methods are possible, and which one is recommended."""
+        library_exists = self.session.profile.library_dir.exists()
+        self._show_kept(kept_choices(self.session.library()) if library_exists else 0)
         settings = self.session.profile_settings()
         has_adapter = bool(settings.active_adapter)
         model = self.method.model()
@@ -204,7 +220,7 @@ class WritePanel(QWidget):
         task = self.task.currentData()
         self.input.setPlaceholderText(TASK_HINTS[task])
         one_line = spec_for(task).single_line
-        for widget in (self.count_caption, self.count, self.suggestions):
+        for widget in (self.count_caption, self.count, self.suggestions, self.kept):
             widget.setVisible(one_line)
         model = self.session.app_settings().model or DEFAULT_MODEL
         self.note.setVisible(not one_line)
@@ -268,8 +284,28 @@ class WritePanel(QWidget):
             self._worker.cancel()
 
     def copy(self) -> None:
-        QGuiApplication.clipboard().setText(self.output.toPlainText())
-        self._say("Copied to the clipboard.")
+        """Copy the answer; a kept title or subject also becomes an example for the adapter."""
+        text = self.output.toPlainText().strip()
+        QGuiApplication.clipboard().setText(text)
+        request = self._last
+        if request is None or not text or not spec_for(request.task).single_line:
+            self._say("Copied to the clipboard.")
+            return
+        worker = Worker(lambda _worker: keep_work(self.session, request, text))
+        worker.signals.result.connect(self._kept)
+        worker.signals.failed.connect(
+            lambda message: self._say(f"Copied, but not kept: {message}", error=True))
+        self.workers.start(worker)
+
+    def _kept(self, count: int) -> None:
+        self._show_kept(count)
+        self._say("Copied, and kept as an example of how you write: it teaches your adapter "
+                  "next time you train it.")
+
+    def _show_kept(self, count: int) -> None:
+        self.kept.setText(f"{count} of your choices will be used in the next training "
+                          "(Privacy lists them; forget them in the Library)." if count else
+                          "The titles and subjects you copy are kept to teach your adapter.")
 
     def _set_running(self, running: bool) -> None:
         if not running:
@@ -294,6 +330,7 @@ class WritePanel(QWidget):
         cursor.movePosition(cursor.MoveOperation.End)
         cursor.insertText(text)
         self.output.ensureCursorVisible()
+        self.streamed.emit(text)
 
     def _finished(self, written: Written) -> None:
         prepared = written.prepared

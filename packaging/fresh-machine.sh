@@ -18,7 +18,7 @@ dist=$1
 shift
 repo=$(cd "$(dirname "$0")/.." && pwd)
 root=${FRESH_ROOT:-/var/tmp/inkwell-fresh-$dist}
-ref=${FRESH_REF:-HEAD}
+ref=$(git -C "$repo" rev-parse "${FRESH_REF:-HEAD}")  # resolved now: the repo may move on
 mirror=${FRESH_MIRROR:-http://deb.debian.org/debian}
 log="$root.log"
 
@@ -44,7 +44,7 @@ step() {  # step NAME COMMAND...: run, time it, record the outcome
 unmount
 rm -rf "$root"
 : > "$log"
-say "$dist from $mirror into $root, $(git -C "$repo" rev-parse --short "$ref") of $repo"
+say "$dist from $mirror into $root, commit $ref of $repo"
 step debootstrap debootstrap "$dist" "$root" "$mirror" > "$root.debootstrap.log" 2>&1
 
 # What a real installation has and debootstrap leaves out: name resolution, a hosts file,
@@ -61,7 +61,7 @@ mount --bind /dev "$root/dev"
 mount --bind /dev/pts "$root/dev/pts"
 
 git clone -q --no-hardlinks "$repo" "$root/root/inkwell"
-git -C "$root/root/inkwell" checkout -q "$(git -C "$repo" rev-parse "$ref")"
+git -C "$root/root/inkwell" checkout -q "$ref"
 
 inside() {  # a login-like environment in the clone: nothing of this machine's set-up leaks in
     chroot "$root" /usr/bin/env -i HOME=/root USER=root LANG=C.UTF-8 TERM=dumb \

@@ -68,6 +68,8 @@ class FileStatus:
     reason: str | None
     documents: int
     chunks: int
+    title: str = ""  # of its first document: a commit's subject, a file's heading
+    date: str | None = None
 
 
 @dataclass
@@ -110,6 +112,11 @@ class Library:
     @property
     def embedder(self) -> Embedder:
         return shared_embedder(self.cache_dir)
+
+    @property
+    def store_is_open(self) -> bool:
+        """Whether Chroma has been opened: a search the saved matrix serves never opens it."""
+        return self._store is not None
 
     @property
     def store(self) -> ChunkStore:
@@ -324,8 +331,8 @@ class Library:
     def status(self) -> LibraryStatus:
         files = [
             FileStatus(path=row.key, kind=row.kind, status=row.status, reason=row.reason,
-                       documents=n_docs, chunks=n_chunks)
-            for row, n_docs, n_chunks in self.manifest.origins_with_counts()
+                       documents=n_docs, chunks=n_chunks, title=title, date=date)
+            for row, n_docs, n_chunks, title, date in self.manifest.origins_with_counts()
         ]
         return LibraryStatus(counts=self.manifest.status_counts(),
                              documents=self.manifest.document_count(),

@@ -173,6 +173,7 @@ class Generation:
                 target=self._run, args=(loop,), name="inkwell-serve-generation", daemon=True
             ).start()
             self._started = True
+            self.service.running.add(self)
         finally:
             if not self._started:
                 self.turn.end()  # cancelled while waiting: the model was never used
@@ -252,6 +253,7 @@ class Generation:
 
     def _finish(self, outcome: str) -> None:
         self.turn.end()
+        self.service.running.discard(self)
         self.service.stats[outcome] += 1
 
 
@@ -276,12 +278,18 @@ class Service:
         self.max_waiting = max_waiting
         self.runtime_for = runtime_for
         self.stats: Counter[str] = Counter()
+        self.running: set[Generation] = set()  # generations on a worker thread now
         self._gates: dict[str, ModelGate] = {}
         self._library = library  # the desktop app shares its own; else opened on first use
         self._library_lock = threading.Lock()
         # Preparing a write reads the library; models generate in parallel, but one
         # retrieval at a time keeps the library's readers on one thread at once.
         self.prepare_lock = threading.Lock()
+
+    def cancel_all(self) -> None:
+        """Stop every generation at its next token (the server is stopping); any thread."""
+        for generation in list(self.running):
+            generation.cancel.cancel()
 
     def gate(self, model: str) -> ModelGate:
         gate = self._gates.get(model)
@@ -337,7 +345,8 @@ class Service:
         try:
             model = ModelRegistry(self.home).get(name)
         except InkwellError as exc:
-            raise ApiError(404, f"model {request.model!r} not found: {exc}",
+            raise ApiError(404, f"{exc} (each also as MODEL+rag, MODEL+adapter and "
+                           "MODEL+rag+adapter; GET /v1/models lists them)",
                            param="model") from None
         adapter, adapter_id = None, None
         if method.adapts:

@@ -36,6 +36,7 @@ SUFFIXES: tuple[tuple[str, Method], ...] = (
 IGNORED_FIELDS = frozenset({
     "frequency_penalty", "presence_penalty", "logit_bias", "user", "stream_options",
     "metadata", "store", "service_tier", "parallel_tool_calls", "prompt_cache_key",
+    "reasoning_effort",
 })
 # Accepted only when they ask for nothing (an empty list, "none").
 UNSUPPORTED_UNLESS_EMPTY = ("tools", "functions", "tool_choice", "function_call")

@@ -90,6 +90,10 @@ class InkwellServer:
         app = build_app(service, self.token)
         config = uvicorn.Config(
             app,
+            # Not uvloop (installed with chromadb): its libuv sets up io_uring, through which a
+            # connect or send would not show up as a system call, so strace could no longer
+            # prove a served session makes no connection (tests/privacy/test_served_session.py).
+            loop="asyncio",
             http="h11",
             ws="none",
             lifespan="off",
@@ -113,7 +117,10 @@ class InkwellServer:
         return out
 
     def run(self) -> None:
-        self._server.run(sockets=self.sockets)
+        try:
+            self._server.run(sockets=self.sockets)
+        finally:
+            self.service.cancel_all()  # a generation still running has nobody to answer
 
     def start(self, timeout_s: float = 10.0) -> None:
         self._thread = threading.Thread(target=self.run, name="inkwell-serve", daemon=True)
@@ -125,6 +132,7 @@ class InkwellServer:
             time.sleep(0.02)
 
     def stop(self, timeout_s: float = 10.0) -> None:
+        self.service.cancel_all()  # open streams end now, not after the graceful timeout
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout_s)

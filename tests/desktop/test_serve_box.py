@@ -7,6 +7,8 @@ import socket
 import httpx
 from PySide6.QtGui import QGuiApplication
 
+from core.privacy import install_network_guard
+from core.serve.token import token_file
 from core.settings import AppSettings
 
 
@@ -25,9 +27,11 @@ def test_editor_access_starts_and_stops_the_server(window, session) -> None:
     box = window.show_panel("Settings").editor_access
     assert not box.enabled.isChecked() and box.server is None  # off by default
     port = _free_port()
+    install_network_guard(allow_loopback_ports=[port])  # the probe may ask before we listen
     box.port.setValue(port)
     assert box.url.text() == f"http://127.0.0.1:{port}/v1"
     assert not _listening(port)
+    assert not token_file(session.home).exists() and not box.token.text()  # nothing made yet
 
     box.enabled.setChecked(True)
     assert box.server is not None and _listening(port)
