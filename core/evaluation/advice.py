@@ -116,7 +116,9 @@ class AdviseJob(Job[Advice]):
         methods = ("none", "rag") if cold else METHODS
         settings = ProfileSettings.load(self.profile)
         config = EvalConfig(methods=methods, retriever=settings.retriever, k=settings.k)
-        job = EvalJob([case], self.model, config, self.profile.advice_dir)
+        # The adapter is trained in the worker process: the desktop runs the advice on a
+        # thread of its window, which a crash in torch would take down.
+        job = EvalJob([case], self.model, config, self.profile.advice_dir, train_in_worker=True)
         job.cancel_token = self.cancel_token
         for listener in self._listeners:
             job.on_progress(listener)
