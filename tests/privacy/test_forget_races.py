@@ -207,7 +207,7 @@ def test_vacuum_waits_for_another_threads_reader(tmp_path: Path) -> None:
             except BaseException as exc:
                 errors.append(exc)
 
-        other = threading.Thread(target=vacuum)
+        other = threading.Thread(target=vacuum, daemon=True)
         other.start()
         time.sleep(0.5)
         assert len(list(reading)) == 2  # the reader finishes; the VACUUM then runs
