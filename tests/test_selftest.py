@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.adapters.job import TRAIN_WORKER_FLAG, worker_command
+from core.adapters.protocol import TRAIN_WORKER_FLAG, worker_command
 
 
 def test_selftest_passes_without_the_trainer_and_leaves_no_data_dir(tmp_path: Path) -> None:
@@ -44,8 +44,9 @@ def test_training_without_the_trainer_says_what_it_needs(tmp_path: Path) -> None
 
 def test_worker_command_from_source(tmp_path: Path) -> None:
     cmd = worker_command(tmp_path, "work", tmp_path / "request.json")
-    assert cmd[:3] == [sys.executable, "-m", "core.adapters.worker"]
-    assert cmd[3:] == ["--home", str(tmp_path), "--profile", "work", "--request",
+    # -P: the working directory is not on the worker's sys.path (a planted core/ cannot load)
+    assert cmd[:4] == [sys.executable, "-P", "-m", "core.adapters.worker"]
+    assert cmd[4:] == ["--home", str(tmp_path), "--profile", "work", "--request",
                        str(tmp_path / "request.json")]
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import errno
 import json
 import os
 import re
@@ -35,9 +34,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from core.adapters.gguf_export import write_gguf
 from core.adapters.lora import LoraWeights, write_peft
-from core.errors import DataDirBusy, InkwellError
+from core.errors import DataDirBusy, InkwellError, disk_full_becomes_error
 from core.fsutil import atomic_write_json, ensure_private_dir, fsync_dir, fsync_tree, read_json
 from core.locks import hold
 from core.models import ModelInfo
@@ -57,7 +58,6 @@ TRAINING_REQUEST = "request.json"
 # A running job holds this lock in its folder (``core.adapters.job``); forgetting leaves
 # a locked folder to its job.
 TRAINING_LOCK = ".lock"
-DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 _STAGING = re.compile(r"^\.(staging|trash)-(.*)-(\d+)$")
 LOCK_WAIT_S = 120.0  # publishing and forgetting hold the store's lock for seconds at most
 
@@ -121,21 +121,8 @@ def make_id(name: str, fingerprint: str) -> str:
 
 
 def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def disk_full_error(path: Path, exc: OSError) -> InkwellError:
-    return InkwellError(
-        f"{path}: the disk is full, the adapter could not be saved ({exc.strerror}); nothing "
-        "was added. Free some space and run the same command again (training resumes from "
-        "its checkpoint)"
-    )
+    # psutil rather than os.kill(pid, 0): on Windows that call terminates the process.
+    return bool(psutil.pid_exists(pid))
 
 
 class AdapterStore:
@@ -216,33 +203,35 @@ class AdapterStore:
         shutil.rmtree(staging, ignore_errors=True)
         record = replace(record, dir=target)
         try:
-            ensure_private_dir(staging)
-            write_peft(weights, staging / PEFT_DIR, model.name)
-            write_gguf(weights, model, staging / GGUF)
-            with self.lock():
-                forgotten = forgotten_among(self.profile, record.doc_ids)
-                if forgotten:
-                    record = replace(record, stale=True, stale_doc_ids=tuple(sorted(
-                        forgotten | set(record.stale_doc_ids))))
-                meta = record.to_json()
-                for key in ("dir", "gguf_path"):
-                    meta.pop(key)
-                atomic_write_json(staging / META, meta)
-                # On disk before any rename: a power cut after it must not find a renamed
-                # folder of empty files where the adapter (or the one it replaces) was.
-                fsync_tree(staging)
-                if target.exists():
-                    trash = self.root / f".trash-{record.id}-{os.getpid()}"
-                    os.rename(target, trash)
-                    os.rename(staging, target)
-                    fsync_dir(self.root)
-                    shutil.rmtree(trash, ignore_errors=True)
-                else:
-                    os.rename(staging, target)
-                    fsync_dir(self.root)
+            with disk_full_becomes_error(
+                target, "the adapter", "nothing was added. Free some space and run the same "
+                "command again (training resumes from its checkpoint)",
+            ):
+                ensure_private_dir(staging)
+                write_peft(weights, staging / PEFT_DIR, model.name)
+                write_gguf(weights, model, staging / GGUF)
+                with self.lock():
+                    forgotten = forgotten_among(self.profile, record.doc_ids)
+                    if forgotten:
+                        record = replace(record, stale=True, stale_doc_ids=tuple(sorted(
+                            forgotten | set(record.stale_doc_ids))))
+                    meta = record.to_json()
+                    for key in ("dir", "gguf_path"):
+                        meta.pop(key)
+                    atomic_write_json(staging / META, meta)
+                    # On disk before any rename: a power cut after it must not find a renamed
+                    # folder of empty files where the adapter (or the one it replaces) was.
+                    fsync_tree(staging)
+                    if target.exists():
+                        trash = self.root / f".trash-{record.id}-{os.getpid()}"
+                        os.rename(target, trash)
+                        os.rename(staging, target)
+                        fsync_dir(self.root)
+                        shutil.rmtree(trash, ignore_errors=True)
+                    else:
+                        os.rename(staging, target)
+                        fsync_dir(self.root)
         except OSError as exc:
-            if exc.errno in DISK_FULL:
-                raise disk_full_error(target, exc) from exc
             raise InkwellError(
                 f"{target}: could not save the adapter ({exc.strerror or exc})"
             ) from exc

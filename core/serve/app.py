@@ -205,7 +205,8 @@ class Generation:
 
     def _run(self, loop: asyncio.AbstractEventLoop) -> None:
         def post(*event: Any) -> None:
-            loop.call_soon_threadsafe(self._events.put_nowait, event)
+            with contextlib.suppress(RuntimeError):  # the server stopped: nobody to tell
+                loop.call_soon_threadsafe(self._events.put_nowait, event)
 
         outcome = "failed"
         try:
@@ -229,9 +230,12 @@ class Generation:
                     post("piece", index, choice.text)
             completion_tokens = 0
             for index, choice in enumerate(choices):
-                tokens = writer.runtime.count_tokens(choice.text)
+                # The answer's text tokenized again: a word split across two generated tokens
+                # may come back as one, or one as two, so it is capped at what was allowed.
+                tokens = min(writer.runtime.count_tokens(choice.text),
+                             prepared.params.max_tokens)
                 completion_tokens += tokens
-                if tokens >= prepared.params.max_tokens:
+                if tokens == prepared.params.max_tokens:
                     choice = choices[index] = replace(choice, finish_reason="length")
                 post("choice", index, choice)
             prompt_tokens = writer.runtime.count_tokens(prepared.prompt)
