@@ -37,7 +37,7 @@ from core.adapters.memory import (
     available_memory,
     fits,
     running_memory,
-    training_memory,
+    training_estimate,
 )
 from core.errors import DiskFull, InkwellError, JobCancelled, NetworkRefused
 from core.jobs import Job
@@ -85,12 +85,8 @@ class CatalogEntry:
     def run_bytes(self) -> int:
         return running_memory(self.shape, self.size, min(DEFAULT_CONTEXT, self.context_length))
 
-    def train_bytes(self, config: TrainConfig | None = None) -> int:
-        config = config or TrainConfig()
-        return training_memory(
-            self.shape, batch=config.batch_size, seq=config.max_len, dtype_bytes=4, r=config.r,
-            targets=config.target_modules, checkpointing=False,
-        ).total
+    def train_bytes(self) -> int:
+        return training_estimate(self.shape, TrainConfig()).total
 
 
 def load_catalog(path: Path | None = None) -> list[CatalogEntry]:

@@ -36,6 +36,7 @@ from core.adapters.backends import TrainPlan, choose_backend, make_schedule
 from core.adapters.base import check_trainable
 from core.adapters.config import TrainConfig
 from core.adapters.data import Example, fingerprint, split_train_val
+from core.adapters.memory import check_training_fits
 from core.adapters.store import (
     TRAINING_REQUEST,
     TRAINING_SPEC,
@@ -110,8 +111,9 @@ class TrainJob(Job[AdapterRecord]):
         self.job_dir = profile.training_dir / self.adapter_id
 
     def prepare(self) -> None:
-        """Refuse bad input before any heavy work: architecture, too little data."""
+        """Refuse bad input before any heavy work: architecture, memory, too little data."""
         check_trainable(self.model)
+        check_training_fits(self.model, self.config)
         c = self.config
         self.train_examples, self.val_examples = split_train_val(
             self.examples, c.val_fraction, c.max_val, c.min_examples
