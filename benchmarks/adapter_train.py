@@ -127,7 +127,7 @@ def _child(args: argparse.Namespace, model: str, steps: int | None) -> dict[str,
 
 
 def main() -> int:
-    install_network_guard()
+    install_network_guard(allow_programs=[sys.executable])  # its per-model child runs (this file)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--data", type=Path, required=True, help="data dir or commit_subject questions.json"

@@ -19,7 +19,7 @@ class Document:
     title: str  # heading / subject / PDF title / first line
     date: str | None  # ISO date (YYYY-MM-DD) when known
     text: str  # the body: what is chunked, embedded and learned from
-    kind: str  # "text", "markdown", "html", "pdf", "docx", "email", "commit", "lamp"
+    kind: str  # "text", "markdown", "html", "pdf", "docx", "email", "commit", "lamp", "choice"
     content_hash: str = ""
     # Task fields of structured items (a LaMP profile item's abstract/title/text...).
     fields: Mapping[str, str] = field(default_factory=dict)

@@ -280,15 +280,3 @@ def _render_passages(spec: PromptSpec, content: str, examples: Sequence[Example]
         f"Passages the author wrote:\n\n{shown}\n\n{spec.instruction} "
         f"Match the voice of the passages.\n\n{spec.input_label}: {content}"
     )
-
-
-def clean_answer(spec: PromptSpec, text: str) -> str:
-    """Turn raw model output into the answer: one line for titles, no echoed label or quotes."""
-    text = text.strip()
-    if spec.single_line:
-        text = next((line for line in text.splitlines() if line.strip()), "")
-        for label in (spec.output_label, "Title", "Subject", "Answer"):
-            if label and text.lower().startswith(label.lower() + ":"):
-                text = text[len(label) + 1 :]
-        text = text.strip().strip('"“”').strip()
-    return text

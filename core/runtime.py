@@ -19,7 +19,7 @@ import atexit
 import ctypes
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,8 @@ class GenerationParams:
     stop: tuple[str, ...] = ()
     top_p: float = 0.95
     repeat_penalty: float = 1.0
+    # Word n-grams an answer may not repeat (core.decoding.NoRepeatWords); 0: no rule.
+    no_repeat_ngram: int = 0
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,27 @@ def default_threads() -> int:
     env = os.environ.get("INKWELL_THREADS")
     if env and env.isdigit() and int(env) > 0:
         return int(env)
+    return max(1, _cores() - 1)
+
+
+def default_batch_threads() -> int:
+    """Threads for prompt processing (``$INKWELL_BATCH_THREADS`` overrides): as for decoding.
+
+    All cores would evaluate a long (retrieval) prompt faster on an idle machine,
+    but llama.cpp's threads meet once per layer and spin while they wait, so on a
+    busy machine a descheduled thread stalls the whole prompt: measured on this
+    project's shared 2-core machine, the RAG prompt's first token came later with
+    2 batch threads than with 1 (``benchmarks/rag_ttft.py``, docs/LIBRARY.md).
+    """
+    env = os.environ.get("INKWELL_BATCH_THREADS")
+    if env and env.isdigit() and int(env) > 0:
+        return int(env)
+    return default_threads()
+
+
+def _cores() -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) - 1)
+    return cores or 1
 
 
 _backends_lock = threading.Lock()
@@ -117,6 +138,7 @@ class ModelRuntime:
         model: ModelInfo,
         n_ctx: int = DEFAULT_CONTEXT,
         n_threads: int | None = None,
+        n_threads_batch: int | None = None,
         logits_all: bool = False,
     ) -> None:
         import llama_cpp
@@ -130,7 +152,7 @@ class ModelRuntime:
                 model_path=str(model.path),
                 n_ctx=n_ctx,
                 n_threads=n_threads or default_threads(),
-                n_threads_batch=n_threads or default_threads(),
+                n_threads_batch=n_threads_batch or default_batch_threads(),
                 logits_all=logits_all,
                 verbose=False,
             )
@@ -138,9 +160,12 @@ class ModelRuntime:
             raise BadModelFile(
                 f"{model.path}: llama.cpp could not load this model ({exc})"
             ) from exc
-        self._template = (
+        template = (
             self.llama.metadata.get("tokenizer.chat_template") if model.chat_template else None
         )
+        # Built once: compiling the Jinja template took longer than rendering with it, and
+        # prompt fitting renders several times per request.
+        self._formatter = self._chat_formatter(template) if template else None
         self._adapters: dict[tuple[str, float], Any] = {}
         self._active: ActiveAdapter | None = None
 
@@ -195,9 +220,20 @@ class ModelRuntime:
 
     # -- prompts ------------------------------------------------------------------------------
 
+    def _chat_formatter(self, template: str) -> tuple[Any, str]:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        def special(token: int) -> str:
+            return self.llama.detokenize([token], special=True).decode("utf-8", "ignore")
+
+        eos = special(self.llama.token_eos())
+        formatter = Jinja2ChatFormatter(template, eos_token=eos,
+                                        bos_token=special(self.llama.token_bos()))
+        return formatter, eos
+
     @property
     def has_chat_template(self) -> bool:
-        return bool(self._template)
+        return self._formatter is not None
 
     def render(
         self, user: str, system: str | None = None, history: Sequence[tuple[str, str]] = ()
@@ -207,17 +243,9 @@ class ModelRuntime:
         Instruction models get their own chat template; a base model gets the
         text as it is (the prompt builder writes completion-style prompts for it).
         """
-        if not self._template:
+        if self._formatter is None:
             return user, ()
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-        eos = self.llama.detokenize([self.llama.token_eos()], special=True).decode(
-            "utf-8", "ignore"
-        )
-        bos = self.llama.detokenize([self.llama.token_bos()], special=True).decode(
-            "utf-8", "ignore"
-        )
-        formatter = Jinja2ChatFormatter(self._template, eos_token=eos, bos_token=bos)
+        formatter, eos = self._formatter
         messages: list[Any] = [{"role": "system", "content": system}] if system else []
         for asked, answered in history:
             messages += [
@@ -252,7 +280,7 @@ class ModelRuntime:
         params: GenerationParams = GenerationParams(),
         adapter: ActiveAdapter | None = None,
         cancel: CancelToken | None = None,
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         """Yield text pieces as llama.cpp produces them; ``prompt`` is sent as it is."""
         with self.lock:
             self.use_adapter(adapter)
@@ -268,6 +296,7 @@ class ModelRuntime:
                 repeat_penalty=params.repeat_penalty,
                 seed=params.seed,
                 stop=list(params.stop) or None,
+                logits_processor=self._processors(params),
                 stream=True,
             )
             try:
@@ -279,6 +308,67 @@ class ModelRuntime:
                         yield text
             finally:
                 pieces.close()  # type: ignore[union-attr]
+
+    def _processors(self, params: GenerationParams) -> Any:
+        if not params.no_repeat_ngram:
+            return None
+        from llama_cpp import LogitsProcessorList
+
+        from core.decoding import NoRepeatWords
+
+        rule = NoRepeatWords(params.no_repeat_ngram, self._detokenize, self._first_token)
+        return LogitsProcessorList([rule])
+
+    def _detokenize(self, tokens: Sequence[int]) -> str:
+        return self.llama.detokenize(list(tokens)).decode("utf-8", "ignore")
+
+    def _first_token(self, text: str) -> int | None:
+        tokens = self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        return tokens[0] if tokens else None
+
+    def score(
+        self,
+        prompt: str,
+        continuations: Sequence[str],
+        adapter: ActiveAdapter | None = None,
+    ) -> list[float]:
+        """Mean log-probability per token of each continuation of ``prompt``.
+
+        The prompt is evaluated once; each continuation is then read token by
+        token from the prompt's cached state, with the adapter applied.
+        """
+        with self.lock:
+            self.use_adapter(adapter)
+            head = self.llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+            self.llama.reset()
+            self.llama.eval(head)
+            first = self._last_logprobs()
+            scores = []
+            for text in continuations:
+                whole = self.llama.tokenize(
+                    (prompt + text).encode("utf-8"), add_bos=True, special=True
+                )
+                tail = (
+                    whole[len(head) :]
+                    if whole[: len(head)] == head
+                    else self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+                )
+                self.llama.n_tokens = len(head)  # back to the prompt: its cache is kept
+                logprobs, total = first, 0.0
+                for token in tail:
+                    total += float(logprobs[token])
+                    self.llama.eval([token])
+                    logprobs = self._last_logprobs()
+                scores.append(total / max(1, len(tail)))
+            return scores
+
+    def _last_logprobs(self) -> np.ndarray:
+        import llama_cpp
+
+        pointer = llama_cpp.llama_get_logits_ith(self.llama.ctx, -1)
+        logits = np.ctypeslib.as_array(pointer, shape=(self.llama.n_vocab(),)).astype(np.float64)
+        top = logits.max()
+        return logits - top - np.log(np.exp(logits - top).sum())
 
     def complete(
         self,

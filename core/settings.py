@@ -28,6 +28,9 @@ class AppSettings(_JsonSettings):
     max_tokens: int = 128
     temperature: float = 0.0
     theme: str = "system"  # "system", "light" or "dark"
+    # `inkwell serve` / Settings -> "Let my editor use Inkwell" (off until the user turns it on)
+    serve_enabled: bool = False
+    serve_port: int = 8477
     model_mirror: str | None = None  # a server of the catalog's files by name (inkwell models get)
 
     @classmethod

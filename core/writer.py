@@ -5,24 +5,26 @@
 ``peft``      the user's LoRA adapter applied, no retrieval;
 ``rag+peft``  both.
 
-The desktop's Write panel, ``inkwell write`` and the evaluation all go through
-``Writer.prepare`` and ``Writer.stream``, so what is measured is what the user
-gets.
+The desktop's Write panel, ``inkwell write``, the local API and the evaluation
+all go through ``Writer.prepare`` and then ``Writer.stream``, ``Writer.answer``
+or ``Writer.suggest``, which read the model's output through one
+``core.answers.AnswerStream``: what is measured is what the user gets.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from core.answers import AnswerStream, words
 from core.documents import Document
 from core.errors import InkwellError
 from core.jobs import CancelToken
 from core.models import ModelInfo, ModelRegistry
 from core.paths import Home, ProfilePaths
-from core.prompts import BuiltPrompt, Example, PromptSpec, build_prompt, clean_answer, spec_for
+from core.prompts import BuiltPrompt, Example, PromptSpec, build_prompt, spec_for
 from core.runtime import ActiveAdapter, GenerationParams, ModelRuntime, get_runtime, stop_sequences
 from core.settings import AppSettings, ProfileSettings
 
@@ -47,6 +49,12 @@ class Method(StrEnum):
 
 
 METHODS = tuple(m.value for m in Method)
+# One-line answers may not repeat a word 3-gram (core.decoding); measured in docs/RESULTS.md.
+NO_REPEAT_NGRAM = 3
+# A title or subject is a line; a model still writing after this many tokens is running on.
+ONE_LINE_MAX_TOKENS = 40
+# Suggestions after the greedy one are sampled at this temperature (and a new seed each).
+SUGGEST_TEMPERATURE = 0.8
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,17 @@ class PreparedWrite:
     params: GenerationParams
     adapter: ActiveAdapter | None
     sources: tuple[Example, ...]
+    # How the model's turn ends (its end-of-turn text, or the line break of a base model's
+    # one-line answer): part of what a suggestion's score measures.
+    ending: str = ""
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    text: str
+    # Mean log-probability per token of the answer and its ending under the model (and
+    # adapter) that wrote it: how sure the personalized model is of it.
+    score: float
 
 
 class Writer:
@@ -144,16 +163,22 @@ class Writer:
             spec, request.text, examples, self._measure, budget, request.prompt_format, chat=chat
         )
         prompt, stops = self._for_model(built)
-        if not self.runtime.has_chat_template:
-            # A base model's one-line answer ends at the line break; a draft ends at a run
-            # of blank lines, where a base model starts a new document.
-            stops = ("\n",) if spec.single_line else ("\n\n\n",)
+        ending = stops[0] if stops else "\n"
+        if not self.runtime.has_chat_template and not spec.single_line:
+            # A base model's draft ends at a run of blank lines, where it starts a new document.
+            # One-line answers end at their line for every model: see ``AnswerStream``.
+            stops = ("\n\n\n",)
         params = replace(
             request.params,
             stop=stop_sequences(request.params.stop, stops),
             repeat_penalty=max(request.params.repeat_penalty, spec.repeat_penalty),
+            no_repeat_ngram=NO_REPEAT_NGRAM if spec.single_line else 0,
         )
-        return PreparedWrite(request, spec, self.model, prompt, params, adapter, built.examples)
+        if spec.single_line:
+            params = replace(params, max_tokens=min(params.max_tokens, ONE_LINE_MAX_TOKENS))
+        return PreparedWrite(
+            request, spec, self.model, prompt, params, adapter, built.examples, ending
+        )
 
     def _measure(self, built: BuiltPrompt) -> int:
         return self.runtime.count_tokens(self._for_model(built)[0])
@@ -206,11 +231,62 @@ class Writer:
         return out
 
     def stream(self, prepared: PreparedWrite, cancel: CancelToken | None = None) -> Iterator[str]:
-        yield from self.runtime.stream(prepared.prompt, prepared.params, prepared.adapter, cancel)
+        """The answer as it is written: only text that stays in the final answer."""
+        answer = AnswerStream(prepared.spec)
+        pieces: Generator[str, None, None] = self.runtime.stream(
+            prepared.prompt, prepared.params, prepared.adapter, cancel
+        )
+        try:
+            for piece in pieces:
+                shown = answer.feed(piece)
+                if shown:
+                    yield shown
+                if answer.complete:
+                    break  # a one-line answer's line is done: stop the model here
+        finally:
+            pieces.close()
+        rest = answer.finish()
+        if rest:
+            yield rest
 
     def answer(self, prepared: PreparedWrite, cancel: CancelToken | None = None) -> str:
-        """The whole answer, cleaned for its task (one line for titles and subjects)."""
-        return clean_answer(prepared.spec, "".join(self.stream(prepared, cancel)))
+        """The whole answer (one line for titles and subjects)."""
+        return "".join(self.stream(prepared, cancel))
+
+    def suggest(
+        self, prepared: PreparedWrite, n: int, cancel: CancelToken | None = None
+    ) -> list[Suggestion]:
+        """Up to ``n`` distinct answers, best first: the greedy one and sampled ones.
+
+        Answers that differ only in case or punctuation count as one.  They are
+        ranked by ``Suggestion.score``; a few more samples than ``n`` are tried
+        when some repeat, so fewer than ``n`` come back only for a request the
+        model answers one way whatever it samples.
+        """
+        if n > 1 and not prepared.spec.single_line:
+            raise InkwellError(
+                f"suggestions are for one-line tasks (titles, subjects); {prepared.spec.name} "
+                "writes one draft at a time"
+            )
+        texts: dict[tuple[str, ...], str] = {}
+        for attempt in range(2 * n + 1 if n > 1 else 1):
+            if len(texts) == n or (cancel is not None and cancel.cancelled):
+                break
+            params = prepared.params
+            if attempt:
+                temperature = max(params.temperature, SUGGEST_TEMPERATURE)
+                params = replace(params, temperature=temperature, seed=params.seed + attempt)
+            text = self.answer(replace(prepared, params=params), cancel)
+            texts.setdefault(tuple(words(text)) or (text,), text)
+        found = [t for t in texts.values() if t]
+        # A base model's one-line prompt ends with its label ("Title:"); the answer starts after
+        # a space there.
+        lead = " " if prepared.prompt.endswith(":") else ""
+        scores = self.runtime.score(
+            prepared.prompt, [lead + t + prepared.ending for t in found], prepared.adapter
+        )
+        ranked = sorted(zip(found, scores, strict=True), key=lambda pair: -pair[1])
+        return [Suggestion(text, score) for text, score in ranked]
 
 
 def resolve_adapter(profile: ProfilePaths, adapter_id: str, model: ModelInfo) -> ActiveAdapter:

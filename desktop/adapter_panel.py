@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core import trainer
 from core.adapters.config import TrainConfig
 from core.adapters.store import AdapterRecord, AdapterStore
 from core.errors import InkwellError
@@ -126,6 +127,8 @@ class AdapterPanel(QWidget):
         layout.addLayout(actions)
         layout.addWidget(self.status)
         self._selection_changed()
+        if trainer.missing():  # say what training needs before the user presses Train
+            set_status(self.status, trainer.install_notice())
 
     @property
     def busy(self) -> bool:

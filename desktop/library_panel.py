@@ -9,6 +9,7 @@ the same ``Library`` calls as ``inkwell library``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.choices import FOLDER as CHOICES_FOLDER
 from core.errors import InkwellError
 from core.forget import forget as forget_everywhere
 from core.jobs import Job, Progress
 from core.library import ForgetReport, IndexReport, LibraryStatus
+from core.library.library import FileStatus
 from desktop.session import Session
 from desktop.widgets import ProgressRow, button, confirm, panel_layout, set_status, status_label
 from desktop.workers import Worker, Workers, job_worker
@@ -71,24 +74,44 @@ def library_status(session: Session) -> LibraryStatus:
 
 # --- model -----------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Row:
+    path: str  # the origin's key: a file path, or "<repository>@<commit hash>"
+    cells: tuple[str, str, str, str, int, int, str]  # in LibraryModel.COLUMNS order
+    tooltip: str
+    status: str
+
+
+def _row(f: FileStatus) -> Row:
+    """A commit by its subject, repository name and date (its hash in the tooltip); a file by
+    its name and folder."""
+    if f.kind == "commit":
+        repo, _, commit = f.path.rpartition("@")
+        name, folder = f.title or commit, Path(repo).name
+        tooltip = f"{repo}\ncommit {commit}"
+    elif Path(f.path.rpartition("#")[0]).name == CHOICES_FOLDER:
+        name, folder, tooltip = f.title, "Answers you kept", f.path
+    else:
+        path = Path(f.path)
+        name, folder, tooltip = path.name, str(path.parent), f.path
+    cells = (name, folder, f.date or "", f.status, f.documents, f.chunks, f.reason or "")
+    return Row(f.path, cells, f.reason or tooltip, f.status)
+
+
 class LibraryModel(QAbstractTableModel):
     """One row per indexed unit (file or commit) of ``LibraryStatus.files``."""
 
-    COLUMNS = ("Name", "Folder", "Status", "Documents", "Chunks", "Detail")
+    COLUMNS = ("Name", "Folder", "Date", "Status", "Documents", "Chunks", "Detail")
     PATH_ROLE = Qt.ItemDataRole.UserRole
     STATUS_ROLE = Qt.ItemDataRole.UserRole + 1
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._rows: list[tuple[str, str, str, str, int, int, str]] = []
+        self._rows: list[Row] = []
 
     def set_status(self, status: LibraryStatus) -> None:
         self.beginResetModel()
-        self._rows = []
-        for f in status.files:
-            path = Path(f.path)
-            self._rows.append((f.path, path.name, str(path.parent), f.status, f.documents,
-                               f.chunks, f.reason or ""))
+        self._rows = [_row(f) for f in status.files]
         self.endResetModel()
 
     def rowCount(self, parent: Index = _ROOT) -> int:
@@ -109,15 +132,15 @@ class LibraryModel(QAbstractTableModel):
         row = self._rows[index.row()]
         col = index.column()
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
-            return row[col + 1]
+            return row.cells[col]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return row[6] or row[0]
-        if role == Qt.ItemDataRole.TextAlignmentRole and col in (3, 4):
+            return row.tooltip
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (4, 5):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == self.PATH_ROLE:
-            return row[0]
+            return row.path
         if role == self.STATUS_ROLE:
-            return row[3]
+            return row.status
         return None
 
 
@@ -149,6 +172,7 @@ class LibraryFilter(QSortFilterProxyModel):
 
 class LibraryPanel(QWidget):
     library_changed = Signal()  # indexed or forgotten: adapters may be stale now
+    progressed = Signal(object)  # core.jobs.Progress of the running indexing job
 
     def __init__(self, session: Session, workers: Workers, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -212,7 +236,7 @@ class LibraryPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        for column, width in enumerate((220, 260, 80, 90, 70)):
+        for column, width in enumerate((300, 160, 90, 80, 90, 70)):
             self.table.setColumnWidth(column, width)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         layout.addWidget(self.table, 1)
@@ -340,6 +364,7 @@ class LibraryPanel(QWidget):
     def _progress(self, p: Progress) -> None:
         self.progress.update_progress(
             p, f"{p.done} of {p.total} files · {p.metrics.get('errors', 0)} errors")
+        self.progressed.emit(p)
 
     def _indexed(self, report: IndexReport) -> None:
         set_status(self.status, f"Done in {report.seconds:.1f} s: {report.indexed} indexed, "

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.catalog import read_downloads
+from core.choices import choices_root, kept_choices
 from core.diagnostics import data_locations
 from core.privacy import guard_installed, read_refusal_log
 from desktop.session import Session
@@ -65,6 +66,9 @@ class PrivacyPanel(QWidget):
         storage_layout = QVBoxLayout(storage_box)
         storage_layout.addWidget(self.storage)
         storage_layout.addWidget(self.total)
+        self.choices = QLabel()
+        self.choices.setWordWrap(True)
+        storage_layout.addWidget(self.choices)
 
         self.refresh_button = button("Refresh", "Measure the folders again")
         self.refresh_button.clicked.connect(self.refresh)
@@ -106,6 +110,14 @@ class PrivacyPanel(QWidget):
         for column in (0, 1):
             self.storage.resizeColumnToContents(column)
         self.total.setText(f"{human_size(total)} in all, under {self.session.home.root}")
+        library_exists = self.session.profile.library_dir.exists()
+        kept = kept_choices(self.session.library()) if library_exists else 0
+        self.choices.setText(
+            f"Answers you kept: {kept} titles and subjects you copied in the Write panel, with "
+            "the text they were written for, stored in your library as examples for your "
+            f"adapter ({choices_root(self.session.library()) if kept else 'none yet'}). "
+            "Forget them in the Library panel, like any document."
+        )
 
     def _open(self, item: QTreeWidgetItem) -> None:
         path = Path(item.text(2))

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from core.models import DEFAULT_MODEL, ModelInfo, ModelRegistry
 from desktop.model_catalog import ModelCatalogBox
+from desktop.serve_box import EditorAccessBox
 from desktop.session import Session
 from desktop.theme import THEMES
 from desktop.widgets import button, panel_layout, set_status, status_label
@@ -105,6 +106,9 @@ class SettingsPanel(QWidget):
         layout.addWidget(form_box("Generation", [
             ("Longest answer (tokens)", self.max_tokens), ("Temperature", self.temperature)]))
         layout.addWidget(form_box("Appearance", [("Theme", self.theme)]))
+        self.editor_access = EditorAccessBox(session)
+        self.editor_access.setMaximumWidth(760)
+        layout.addWidget(self.editor_access)
         self.status = status_label()
         layout.addWidget(self.status)
         layout.addStretch(1)

@@ -59,6 +59,7 @@ class MainWindow(QMainWindow):
         self.library.library_changed.connect(self.privacy.refresh)
         self.adapter.adapters_changed.connect(self.write.refresh)
         self.evaluate.advised.connect(self.write.refresh)
+        self.write.settings_requested.connect(lambda: self.show_panel("Settings"))
         self.privacy.delete_everything_requested.connect(self.delete_everything)
         self.settings.settings_changed.connect(self._update_status_bar)
         self.settings.theme_changed.connect(self._apply_theme)

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
+    QListWidget,
+    QListWidgetItem,
     QPlainTextEdit,
+    QSpinBox,
     QSplitter,
     QTreeWidget,
     QTreeWidgetItem,
     QWidget,
 )
 
-from core.prompts import WRITING_TASKS, clean_answer
+from core.choices import keep_choice, kept_choices
+from core.models import DEFAULT_MODEL
+from core.prompts import WRITING_TASKS, spec_for, user_content
 from core.runtime import GenerationParams
-from core.writer import Method, PreparedWrite, Writer, WriteRequest
+from core.writer import SUGGEST_TEMPERATURE, Method, PreparedWrite, Suggestion, Writer, WriteRequest
 from desktop.session import Session
 from desktop.widgets import button, panel_layout, set_status, status_label
 from desktop.workers import Worker, Workers
@@ -47,21 +52,41 @@ METHOD_LABELS = {
     Method.PEFT: "My adapter",
     Method.RAG_PEFT: "RAG + My adapter",
 }
-REGENERATE_TEMPERATURE = 0.8  # a regenerated answer must differ, so it is never greedy
+SUGGESTIONS = 3  # offered by default for one-line tasks: a few to choose from, quickly written
 
 
-def write_work(session: Session, request: WriteRequest, worker: Worker) -> PreparedWrite:
+@dataclass(frozen=True)
+class Written:
+    prepared: PreparedWrite
+    suggestions: list[Suggestion]  # ranked; empty when the answer was streamed
+
+
+def keep_work(session: Session, request: WriteRequest, answer: str) -> int:
+    """Keep the copied answer for the request; return how many choices are kept."""
+    library = session.library()
+    keep_choice(library, request.task, user_content(spec_for(request.task), request.text), answer)
+    return kept_choices(library)
+
+
+def write_work(session: Session, request: WriteRequest, n: int, worker: Worker) -> Written:
     """The whole binding to ``core``: the same ``Writer`` calls as ``inkwell write``."""
     library = session.library() if request.method.retrieves else None
-    writer = Writer(session.home, session.profile, library=library)
+    model = session.model()
+    writer = Writer(session.home, session.profile, model, library=library,
+                    runtime=session.load_model(model))
     prepared = writer.prepare(request)
     worker.publish(prepared)
+    if n > 1:
+        return Written(prepared, writer.suggest(prepared, n, worker.cancel_token))
     for piece in writer.stream(prepared, worker.cancel_token):
         worker.write(piece)
-    return prepared
+    return Written(prepared, [])
 
 
 class WritePanel(QWidget):
+    settings_requested = Signal()  # the user follows the note's link to choose a model
+    streamed = Signal(str)  # a batch of the answer, as it is written
+
     def __init__(self, session: Session, workers: Workers, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
@@ -86,17 +111,26 @@ class WritePanel(QWidget):
         self.stop_button = button("Stop", "Stop writing (Esc)")
         self.regen_button = button("Regenerate", "Write another answer to the same input")
         self.copy_button = button("Copy", "Copy the answer to the clipboard")
+        self.count = QSpinBox()
+        self.count.setAccessibleName("Suggestions")
+        self.count.setRange(1, 5)
+        self.count.setValue(SUGGESTIONS)
+        self.count.setToolTip("How many titles or subjects to offer, best first")
         self.write_button.clicked.connect(self.write)
         self.stop_button.clicked.connect(self.stop)
         self.regen_button.clicked.connect(self.regenerate)
         self.copy_button.clicked.connect(self.copy)
 
         controls = QHBoxLayout()
+        self.count_caption = QLabel("Suggestions")
+        self.count_caption.setBuddy(self.count)
         for label, widget in (("Task", self.task), ("Method", self.method)):
             caption = QLabel(label)
             caption.setBuddy(widget)
             controls.addWidget(caption)
             controls.addWidget(widget)
+        controls.addWidget(self.count_caption)
+        controls.addWidget(self.count)
         controls.addStretch(1)
         for b in (self.write_button, self.stop_button, self.regen_button, self.copy_button):
             controls.addWidget(b)
@@ -104,10 +138,21 @@ class WritePanel(QWidget):
 
         self.input = QPlainTextEdit()
         self.input.setAccessibleName("Input")
+        self.suggestions = QListWidget()
+        self.suggestions.setAccessibleName("Suggestions")
+        self.suggestions.setToolTip("Pick one: click it or press Ctrl+1, Ctrl+2, …; "
+                                    "Enter or a double-click copies it")
+        self.suggestions.currentRowChanged.connect(self._pick)
+        self.suggestions.itemActivated.connect(lambda _item: self.copy())
         self.output = QPlainTextEdit()
         self.output.setReadOnly(True)
         self.output.setAccessibleName("Answer")
         self.output.setPlaceholderText("The answer appears here as it is written.")
+        self.kept = QLabel()
+        self.kept.setObjectName("subtle")
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.note.linkActivated.connect(lambda _link: self.settings_requested.emit())
         self.sources = QTreeWidget()
         self.sources.setAccessibleName("Sources used")
         self.sources.setHeaderLabels(["Source used", "Date", "Path"])
@@ -117,10 +162,12 @@ class WritePanel(QWidget):
         self.status = status_label()
 
         splitter = QSplitter(Qt.Orientation.Vertical)
-        for part in (self.input, self.output, self.sources):
+        for part in (self.input, self.suggestions, self.output, self.sources):
             splitter.addWidget(part)
-        splitter.setSizes([150, 220, 110])
+        splitter.setSizes([150, 110, 110, 110])
         layout.addWidget(splitter, 1)
+        layout.addWidget(self.note)
+        layout.addWidget(self.kept)
         layout.addWidget(self.status)
 
         QWidget.setTabOrder(self.task, self.method)
@@ -129,13 +176,18 @@ class WritePanel(QWidget):
         QWidget.setTabOrder(self.write_button, self.stop_button)
         QWidget.setTabOrder(self.stop_button, self.regen_button)
         QWidget.setTabOrder(self.regen_button, self.copy_button)
-        QWidget.setTabOrder(self.copy_button, self.output)
+        QWidget.setTabOrder(self.copy_button, self.suggestions)
+        QWidget.setTabOrder(self.suggestions, self.output)
         QWidget.setTabOrder(self.output, self.sources)
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
             QShortcut(QKeySequence(keys), self, self.write,
                       context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         QShortcut(QKeySequence("Esc"), self, self.stop,
                   context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        for row in range(self.count.maximum()):
+            QShortcut(QKeySequence(f"Ctrl+{row + 1}"), self,
+                      lambda row=row: self.suggestions.setCurrentRow(row),
+                      context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self._task_changed()
         self.refresh()
         self._set_running(False)
@@ -146,6 +198,8 @@ class WritePanel(QWidget):
 
     def refresh(self) -> None:
         """Re-read the profile: which methods are possible, and which one is recommended."""
+        library_exists = self.session.profile.library_dir.exists()
+        self._show_kept(kept_choices(self.session.library()) if library_exists else 0)
         settings = self.session.profile_settings()
         has_adapter = bool(settings.active_adapter)
         model = self.method.model()
@@ -163,7 +217,21 @@ class WritePanel(QWidget):
             self.method.setCurrentIndex(self.method.findData(wanted.value))
 
     def _task_changed(self) -> None:
-        self.input.setPlaceholderText(TASK_HINTS[self.task.currentData()])
+        task = self.task.currentData()
+        self.input.setPlaceholderText(TASK_HINTS[task])
+        one_line = spec_for(task).single_line
+        for widget in (self.count_caption, self.count, self.suggestions, self.kept):
+            widget.setVisible(one_line)
+        model = self.session.app_settings().model or DEFAULT_MODEL
+        self.note.setVisible(not one_line)
+        self.note.setText(
+            f"Drafts come from {model}, a small model that runs on any computer: it keeps to "
+            "your voice but may invent names and numbers. A larger model writes better drafts: "
+            '<a href="settings">Settings → Models</a>.'
+        )
+
+    def _suggestion_count(self) -> int:
+        return self.count.value() if spec_for(self.task.currentData()).single_line else 1
 
     def _request(self) -> WriteRequest:
         app = self.session.app_settings()
@@ -188,16 +256,19 @@ class WritePanel(QWidget):
         if self._worker is not None or self._last is None:
             return
         params = self._last.params
-        temperature = params.temperature or REGENERATE_TEMPERATURE
+        temperature = params.temperature or SUGGEST_TEMPERATURE
         self._start(replace(self._last, params=replace(params, seed=params.seed + 1,
                                                        temperature=temperature)))
 
     def _start(self, request: WriteRequest) -> None:
         self._last = request
         self.output.clear()
+        self.output.setReadOnly(True)
+        self.suggestions.clear()
         self.sources.clear()
         self._say("Loading the model…")
-        worker = Worker(lambda w: write_work(self.session, request, w))
+        n = self._suggestion_count()
+        worker = Worker(lambda w: write_work(self.session, request, n, w))
         worker.signals.info.connect(self._show_sources)
         worker.signals.text.connect(self._append)
         worker.signals.result.connect(self._finished)
@@ -213,8 +284,28 @@ class WritePanel(QWidget):
             self._worker.cancel()
 
     def copy(self) -> None:
-        QGuiApplication.clipboard().setText(self.output.toPlainText())
-        self._say("Copied to the clipboard.")
+        """Copy the answer; a kept title or subject also becomes an example for the adapter."""
+        text = self.output.toPlainText().strip()
+        QGuiApplication.clipboard().setText(text)
+        request = self._last
+        if request is None or not text or not spec_for(request.task).single_line:
+            self._say("Copied to the clipboard.")
+            return
+        worker = Worker(lambda _worker: keep_work(self.session, request, text))
+        worker.signals.result.connect(self._kept)
+        worker.signals.failed.connect(
+            lambda message: self._say(f"Copied, but not kept: {message}", error=True))
+        self.workers.start(worker)
+
+    def _kept(self, count: int) -> None:
+        self._show_kept(count)
+        self._say("Copied, and kept as an example of how you write: it teaches your adapter "
+                  "next time you train it.")
+
+    def _show_kept(self, count: int) -> None:
+        self.kept.setText(f"{count} of your choices will be used in the next training "
+                          "(Privacy lists them; forget them in the Library)." if count else
+                          "The titles and subjects you copy are kept to teach your adapter.")
 
     def _set_running(self, running: bool) -> None:
         if not running:
@@ -239,12 +330,29 @@ class WritePanel(QWidget):
         cursor.movePosition(cursor.MoveOperation.End)
         cursor.insertText(text)
         self.output.ensureCursorVisible()
+        self.streamed.emit(text)
 
-    def _finished(self, prepared: PreparedWrite) -> None:
-        text = clean_answer(prepared.spec, self.output.toPlainText())
-        self.output.setPlainText(text)
-        self._say(f"Done · {len(text.split())} words · {prepared.model.name} · "
+    def _finished(self, written: Written) -> None:
+        prepared = written.prepared
+        for rank, suggestion in enumerate(written.suggestions, 1):
+            item = QListWidgetItem(f"{rank}. {suggestion.text}")
+            item.setData(Qt.ItemDataRole.UserRole, suggestion.text)
+            item.setToolTip(f"Ctrl+{rank} · score {suggestion.score:.2f} "
+                            "(mean log-probability under your model)")
+            self.suggestions.addItem(item)
+        if written.suggestions:
+            self.suggestions.setCurrentRow(0)
+            self.suggestions.setFocus()
+        self.output.setReadOnly(False)  # the answer may be edited before it is copied
+        what = (f"{len(written.suggestions)} suggestions" if written.suggestions
+                else f"{len(self.output.toPlainText().split())} words")
+        self._say(f"Done · {what} · {prepared.model.name} · "
                   f"{METHOD_LABELS[prepared.request.method]}")
+
+    def _pick(self, row: int) -> None:
+        item = self.suggestions.item(row)
+        if item is not None:
+            self.output.setPlainText(item.data(Qt.ItemDataRole.UserRole))
 
     def _say(self, message: str, error: bool = False) -> None:
         set_status(self.status, message, error)

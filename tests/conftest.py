@@ -10,18 +10,23 @@ built once per machine rather than once per test.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 from core.privacy import install_network_guard
+from tests.hang_guard import pytest_sessionfinish, pytest_unconfigure  # noqa: F401  (hooks)
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 
 os.environ.setdefault("INKWELL_CACHE_DIR", str(REPO / ".test-cache"))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-install_network_guard()
+# The suite starts Python children of its own (``python -c`` stand-ins for entry points)
+# and the tools that watch Inkwell from outside; Inkwell's processes allow none of these.
+install_network_guard(allow_programs=[sys.executable, "git", "strace", "unshare", "setpriv",
+                                      "mount", "umount"])
 
 
 @pytest.fixture

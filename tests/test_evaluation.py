@@ -52,6 +52,10 @@ def test_eval_end_to_end_and_resume(tmp_path, sample_data, capsys, task, users) 
     for system, scores in summary["systems"].items():
         assert 0.0 <= scores["rouge-L"] <= scores["rouge-1"] + 1e-9 <= 1.0 + 1e-9, system
     assert summary["relative_gain_percent"]["none"] == pytest.approx(0.0)
+    # Every gain over none has a users-resampled interval around it.
+    for system in [*METHODS[1:], "first-12-words", "nearest-title"]:
+        lo, hi = summary["relative_gain_ci95"][system]
+        assert lo <= summary["relative_gain_percent"][system] <= hi, system
     assert "profile_size~gain(peft)" in summary["spearman"]
     assert summary["command"].startswith("inkwell ") and summary["wall_seconds"] > 0
 
@@ -61,6 +65,7 @@ def test_eval_end_to_end_and_resume(tmp_path, sample_data, capsys, task, users) 
         assert name == task and len(golds) == 2 * n_users
     assert (out / "gain_vs_profile_size.png").read_bytes().startswith(b"\x89PNG")
     assert "| rag+peft |" in (out / "results.md").read_text()
+    assert "95 % CI" in (out / "results.md").read_text()
 
     # Every user got a real adapter, trained on items older than all its queries.
     user_files = sorted((out / "users").glob("*.json"))
@@ -78,8 +83,18 @@ def test_eval_end_to_end_and_resume(tmp_path, sample_data, capsys, task, users) 
 
     # An interim report of a long run: the finished users only, nothing computed.
     user_files[0].unlink()
-    assert _eval(tmp_path / "home", sample_data / task, out, "--users", users, "--json",
-                 "--finished-only") == 0
+    assert (
+        _eval(
+            tmp_path / "home",
+            sample_data / task,
+            out,
+            "--users",
+            users,
+            "--json",
+            "--finished-only",
+        )
+        == 0
+    )
     interim = json.loads(capsys.readouterr().out)
     assert len(interim["users"]) == n_users - 1 and not user_files[0].exists()
     assert f"interim: {n_users - 1} of {n_users} users finished" in interim["sample"]
@@ -149,3 +164,36 @@ def test_max_steps_caps_the_scaled_policy_only() -> None:
     assert planned(EvalConfig(train_max_steps=12), 400) == 12
     assert planned(EvalConfig(train_max_steps=12), 8) == 8  # 4 epochs of 2 batches: under it
     assert planned(EvalConfig(train_steps=30, train_max_steps=12), 400) == 30  # exact steps win
+
+
+@pytest.mark.slow
+def test_eval_fractions_end_to_end(tmp_path, sample_data, capsys) -> None:
+    """--fractions: one resumable run per fraction, the curve, the paired test and its plot."""
+    out = tmp_path / "out"
+    args = ["--users", "2", "--max-queries", "1", "--methods", "none,peft", "--epochs", "1"]
+    code = main(
+        [
+            "--home",
+            str(tmp_path / "home"),
+            "eval",
+            "--data",
+            str(sample_data / "commit_subject"),
+            "--model",
+            SMOLLM2,
+            "--out",
+            str(out),
+            "--fractions",
+            "0.5,1",
+            "--json",
+            *args,
+        ]
+    )
+    assert code == 0
+    curve = json.loads(capsys.readouterr().out)
+    assert curve["users"] == 2 and {p["fraction"] for p in curve["points"]} == {0.5, 1.0}
+    items = {p["fraction"]: p["mean_train_items"] for p in curve["points"]}
+    assert items[0.5] < items[1.0]  # the smaller fraction trained on fewer items
+    half = json.loads(next((out / "fraction-0.5" / "users").glob("*.json")).read_text())
+    assert set(half["queries"][0]["predictions"]) == {"peft", "first-12-words", "nearest-title"}
+    assert (out / "gain_vs_data_fraction.png").read_bytes().startswith(b"\x89PNG")
+    assert "Wilcoxon" in (out / "fractions.md").read_text()

@@ -185,7 +185,7 @@ def test_predictions_round_trip_in_lamp_format(tmp_path) -> None:
 
 
 def test_spearman_by_hand() -> None:
-    from core.evaluation.report import spearman
+    from core.evaluation.stats import spearman
 
     assert spearman([1, 2, 3, 4], [10, 20, 30, 45]) == pytest.approx(1.0)
     assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)

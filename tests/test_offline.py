@@ -4,27 +4,20 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
-import pytest
-
 from core.models import SMOLLM2
-
-UNSHARE = shutil.which("unshare")
+from tests.privacy.pipeline import namespaces_usable, need_os_proof, unshare_wrap
 
 
 def _offline(*args: str, home) -> subprocess.CompletedProcess[str]:
-    cmd = [UNSHARE or "unshare", "-rn", sys.executable, "-m", "core", "--home", str(home), *args]
+    cmd = unshare_wrap("cli", [sys.executable, "-m", "core", "--home", str(home), *args])
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=os.environ.copy())
 
 
-@pytest.mark.skipif(UNSHARE is None, reason="util-linux's unshare is not installed")
 def test_cli_in_an_empty_network_namespace(tmp_path) -> None:
-    probe = subprocess.run([UNSHARE or "", "-rn", "true"], capture_output=True)
-    if probe.returncode != 0:
-        pytest.fail(f"unshare -rn is not permitted here: {probe.stderr.decode()!r}")
+    need_os_proof(namespaces_usable())
     home = tmp_path / "home"
     models = _offline("models", "--json", home=home)
     assert models.returncode == 0, models.stderr

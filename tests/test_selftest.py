@@ -10,13 +10,19 @@ from pathlib import Path
 
 from core.adapters.job import TRAIN_WORKER_FLAG, worker_command
 
+# ``python -m core`` as on a machine where the trainer (torch, peft) is not installed.
+WITHOUT_TRAINER = ("import runpy, sys; sys.modules.update(torch=None, peft=None); "
+                   "runpy.run_module('core', run_name='__main__')")
 
-def test_selftest_passes_and_leaves_no_data_dir(tmp_path: Path) -> None:
-    # The shared test cache (INKWELL_CACHE_DIR) keeps the ONNX export out of this test's time;
-    # training is covered by the adapter tests, so the adapter here is a random LoRA.
-    env = {**os.environ, "TMPDIR": str(tmp_path), "INKWELL_HOME": str(tmp_path / "user-home")}
+
+def test_selftest_passes_without_the_trainer_and_leaves_no_data_dir(tmp_path: Path) -> None:
+    # Everything but training runs without torch: the embedder's ONNX graph is written (into
+    # a cache of this test's own) with no torch, then the app indexes, retrieves, writes and
+    # applies a random LoRA; training is covered by the adapter tests.
+    env = {**os.environ, "TMPDIR": str(tmp_path), "INKWELL_HOME": str(tmp_path / "user-home"),
+           "INKWELL_CACHE_DIR": str(tmp_path / "cache")}
     out = subprocess.run(
-        [sys.executable, "-m", "core", "selftest", "--adapter", "apply"],
+        [sys.executable, "-c", WITHOUT_TRAINER, "selftest", "--adapter", "apply"],
         capture_output=True, text=True, timeout=600, env=env,
     )
     assert out.returncode == 0, out.stdout + out.stderr
@@ -25,6 +31,18 @@ def test_selftest_passes_and_leaves_no_data_dir(tmp_path: Path) -> None:
     assert "selftest passed" in lines[-1]
     assert not (tmp_path / "user-home").exists()  # the user's data dir is never touched
     assert not list(tmp_path.glob("inkwell-selftest-*"))  # the temporary one is removed
+    assert list((tmp_path / "cache" / "embedder").glob("*.onnx"))  # written without torch
+
+
+def test_training_without_the_trainer_says_what_it_needs(tmp_path: Path) -> None:
+    code = ("import sys; sys.modules.update(torch=None, peft=None)\n"
+            "from core.adapters.backends import choose_backend\n"
+            "choose_backend()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode != 0
+    assert "TrainerMissing" in out.stderr and "not installed: torch, peft" in out.stderr
+    assert "./inkwell-setup trainer" in out.stderr, out.stderr
 
 
 def test_worker_command_from_source(tmp_path: Path) -> None:

@@ -33,6 +33,9 @@ _PAIR_PREFIX = {
     "LaMP-7": "Continue the following tweet: ",
 }
 _KIND_TASK = {"email": "LaMP-6", "commit": "commit_subject"}
+# A kept choice (core.choices) is trained as the writing task it answered.
+_CHOICE_TASK = {"email_subject": "LaMP-6", "commit_subject": "commit_subject",
+                "headline": "LaMP-4", "proposal_title": "proposal_title"}
 _WINDOW_WORDS = 48  # opening and continuation length of a style pair, in words
 _MAX_WINDOWS = 4  # style pairs taken from one long document
 _DEFAULT_SUFFIX = "\n"  # ends the prompt; base models continue right after it
@@ -175,7 +178,10 @@ def examples_from_documents(
                 out.append(ex)
             continue
         if doc.has_natural_title and doc.title.strip() and doc.text.strip():
-            task = _KIND_TASK.get(doc.kind)
+            if doc.kind == "choice":
+                task = _CHOICE_TASK.get(doc.fields.get("task", ""))
+            else:
+                task = _KIND_TASK.get(doc.kind)
             prefix = TASKS[task].input_prefix if task else TITLE_PREFIX
             out.append(
                 Example(
@@ -187,7 +193,8 @@ def examples_from_documents(
                     doc.content_hash,
                 )
             )
-        out.extend(_style_pairs(doc))
+        if doc.kind != "choice":  # a kept choice's input may be someone else's text
+            out.extend(_style_pairs(doc))
     return out
 
 

@@ -18,7 +18,6 @@ The folder is removed once the adapter is published.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import queue
@@ -28,7 +27,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -48,6 +47,7 @@ from core.adapters.tokens import vocab_for
 from core.errors import DataDirBusy, InkwellError, JobCancelled
 from core.fsutil import atomic_write_json, ensure_private_dir
 from core.jobs import Job, Progress
+from core.locks import hold
 from core.models import ModelInfo
 from core.paths import ProfilePaths
 
@@ -64,18 +64,10 @@ TRAIN_WORKER_FLAG = "--train-worker"  # a frozen app's executable runs the worke
 _CANCEL_GRACE_S = 30.0  # then the worker is killed; its last checkpoint still resumes
 
 
-@contextlib.contextmanager
-def _job_lock(job_dir: Path) -> Iterator[None]:
+def _job_lock(job_dir: Path) -> contextlib.AbstractContextManager[bool]:
     """One process per job folder: a second run of the same job refuses instead of interleaving."""
-    ensure_private_dir(job_dir)
-    with open(job_dir / ".lock", "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise DataDirBusy(
-                f"{job_dir}: another Inkwell process is already training this adapter"
-            ) from None
-        yield
+    return hold(job_dir / ".lock",
+                busy=f"{job_dir}: another Inkwell process is already training this adapter")
 
 
 class TrainJob(Job[AdapterRecord]):

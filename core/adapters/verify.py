@@ -140,7 +140,10 @@ def verify_adapter(
     record: AdapterRecord, model: ModelInfo, cache_dir: Path, prompts: tuple[str, ...] = PROMPTS
 ) -> ParityReport:
     """Compare llama.cpp and torch next-token logits with the adapter on ``prompts``."""
+    from core import trainer
     from core.runtime import ActiveAdapter, get_runtime
+
+    trainer.require()
 
     if model.sha256 != record.base_sha256:
         raise InkwellError(

@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         library_cmd,
         models_cmd,
         selftest_cmd,
+        serve_cmd,
         write_cmd,
     )
 
@@ -36,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", default="default", help="profile (voice) to use")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (
-        models_cmd, write_cmd, library_cmd, adapter_cmd, eval_cmd, doctor_cmd, selftest_cmd
+        models_cmd, write_cmd, library_cmd, adapter_cmd, eval_cmd, doctor_cmd, selftest_cmd,
+        serve_cmd,
     ):
         module.register(sub)
     return parser

@@ -45,6 +45,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--users", type=int, help="evaluate a seeded random sample of N users")
     p.add_argument("--max-queries", type=int, help="at most N queries per user")
+    p.add_argument(
+        "--min-profile",
+        type=int,
+        help="only users with at least N trainable profile items (before --users samples)",
+    )
+    p.add_argument(
+        "--fractions",
+        help="train each user's adapter on the newest fractions of their profile, e.g. "
+        "0.25,0.5,1.0, with the same passes over the data (--epochs, default 1), and report "
+        "how PEFT's gain grows with the same user's data",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--steps", type=int, help="adapter training steps (default: scaled to the profile)"
@@ -80,6 +91,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _eval(args: argparse.Namespace, ctx: Context) -> int:
+    from core.evaluation.fractions import evaluate_fractions, parse_fractions
     from core.evaluation.lamp_eval import dataset_files, evaluate_file
 
     model = ModelRegistry(ctx.home).get(args.model or AppSettings.load(ctx.home).model)
@@ -94,7 +106,10 @@ def _eval(args: argparse.Namespace, ctx: Context) -> int:
         train_epochs=args.epochs,
         train_max_steps=args.max_steps,
     )
-    sampling = Sampling(users=args.users, max_queries=args.max_queries, seed=args.seed)
+    sampling = Sampling(
+        users=args.users, max_queries=args.max_queries, seed=args.seed, min_profile=args.min_profile
+    )
+    fractions = parse_fractions(args.fractions) if args.fractions else None
     files = dataset_files(args.data)
     if args.task and len(files) > 1:
         raise InkwellError("--task applies to a single questions file")
@@ -105,16 +120,30 @@ def _eval(args: argparse.Namespace, ctx: Context) -> int:
             out = ctx.profile.ensure().eval_dir / name
         else:
             out = args.out / name if len(files) > 1 else args.out
-        summary = evaluate_file(
-            questions,
-            model,
-            config,
-            sampling,
-            out,
-            StderrProgress(f"eval {questions.parent.name}"),
-            task=args.task,
-            finished_only=args.finished_only,
-        )
+        progress = StderrProgress(f"eval {questions.parent.name}")
+        if fractions:
+            summary = evaluate_fractions(
+                questions,
+                model,
+                config,
+                sampling,
+                fractions,
+                out,
+                progress,
+                task=args.task,
+                finished_only=args.finished_only,
+            )
+        else:
+            summary = evaluate_file(
+                questions,
+                model,
+                config,
+                sampling,
+                out,
+                progress,
+                task=args.task,
+                finished_only=args.finished_only,
+            )
         summaries.append(summary)
         if not args.json:
             print(Path(summary["files"]["markdown"]).read_text(encoding="utf-8"))

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
 
 from core.cli.context import Context, print_json
 from core.forget import forget
-from core.jobs import StderrProgress
+from core.jobs import Job, StderrProgress
 from core.library import IndexReport, Library
 from core.library.library import RETRIEVERS
 
@@ -21,33 +20,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     add = cmds.add_parser("add", help="index files and folders (incremental)")
     add.add_argument("paths", nargs="+", metavar="PATH")
     add.add_argument("--json", action="store_true", help="print the report as JSON")
-    add.set_defaults(handler=cmd_add)
+    add.set_defaults(handler=_add)
 
     git = cmds.add_parser("add-git", help="index your commit messages from a git repository")
     git.add_argument("repo", metavar="REPO")
     git.add_argument("--author", required=True, metavar="EMAIL", help="your commit e-mail")
     git.add_argument("--json", action="store_true", help="print the report as JSON")
-    git.set_defaults(handler=cmd_add_git)
+    git.set_defaults(handler=_add_git)
 
     status = cmds.add_parser("status", help="counts and per-file status")
     status.add_argument("--json", action="store_true")
-    status.set_defaults(handler=cmd_status)
+    status.set_defaults(handler=_status)
 
     search = cmds.add_parser("search", help="retrieve passages from your library")
     search.add_argument("query", metavar="QUERY")
     search.add_argument("-k", type=int, default=5, help="number of results (default 5)")
     search.add_argument("--retriever", choices=RETRIEVERS, default="bm25")
     search.add_argument("--json", action="store_true")
-    search.set_defaults(handler=cmd_search)
+    search.set_defaults(handler=_search)
 
     watch = cmds.add_parser("watch", help="index folders, then keep indexing their changes")
     watch.add_argument("folders", nargs="+", metavar="FOLDER")
-    watch.set_defaults(handler=cmd_watch)
+    watch.set_defaults(handler=_watch)
 
     forget = cmds.add_parser("forget", help="remove a file, folder or repository for good")
     forget.add_argument("path", metavar="PATH")
     forget.add_argument("--json", action="store_true")
-    forget.set_defaults(handler=cmd_forget)
+    forget.set_defaults(handler=_forget)
 
 
 def _print_report(report: IndexReport, as_json: bool) -> int:
@@ -63,13 +62,12 @@ def _print_report(report: IndexReport, as_json: bool) -> int:
     return 0
 
 
-def _run(job: Any, label: str) -> IndexReport:
+def _run(job: Job[IndexReport], label: str) -> IndexReport:
     job.on_progress(StderrProgress(label))
-    report: IndexReport = job.execute()
-    return report
+    return job.execute()
 
 
-def cmd_add(args: argparse.Namespace, ctx: Context) -> int:
+def _add(args: argparse.Namespace, ctx: Context) -> int:
     lib = Library(ctx.profile)
     try:
         return _print_report(_run(lib.add_job(args.paths), "indexing"), args.json)
@@ -77,7 +75,7 @@ def cmd_add(args: argparse.Namespace, ctx: Context) -> int:
         lib.close()
 
 
-def cmd_add_git(args: argparse.Namespace, ctx: Context) -> int:
+def _add_git(args: argparse.Namespace, ctx: Context) -> int:
     lib = Library(ctx.profile)
     try:
         return _print_report(_run(lib.add_git_job(args.repo, args.author), "commits"), args.json)
@@ -85,7 +83,7 @@ def cmd_add_git(args: argparse.Namespace, ctx: Context) -> int:
         lib.close()
 
 
-def cmd_watch(args: argparse.Namespace, ctx: Context) -> int:
+def _watch(args: argparse.Namespace, ctx: Context) -> int:
     from core.library.watch import FolderWatcher
 
     lib = Library(ctx.profile)
@@ -104,7 +102,7 @@ def cmd_watch(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
+def _status(args: argparse.Namespace, ctx: Context) -> int:
     lib = Library(ctx.profile)
     try:
         status = lib.status()
@@ -122,7 +120,7 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-def cmd_search(args: argparse.Namespace, ctx: Context) -> int:
+def _search(args: argparse.Namespace, ctx: Context) -> int:
     lib = Library(ctx.profile)
     try:
         hits = lib.search(args.query, k=args.k, retriever=args.retriever)
@@ -140,7 +138,7 @@ def cmd_search(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-def cmd_forget(args: argparse.Namespace, ctx: Context) -> int:
+def _forget(args: argparse.Namespace, ctx: Context) -> int:
     lib = Library(ctx.profile)
     try:
         (report,), stale = forget(lib, [args.path])

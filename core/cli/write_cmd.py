@@ -7,12 +7,13 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from core.cli.context import Context, print_json
 from core.errors import InkwellError
 from core.jobs import CancelToken
 from core.models import ModelRegistry
-from core.prompts import SPECS, WRITING_TASKS, clean_answer
+from core.prompts import SPECS, WRITING_TASKS
 from core.runtime import ActiveAdapter, GenerationParams
 from core.settings import AppSettings, ProfileSettings
 from core.writer import METHODS, Method, Writer, WriteRequest, resolve_adapter
@@ -46,6 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-tokens", type=int, help="longest answer in tokens")
     p.add_argument("--temperature", type=float)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--n",
+        type=int,
+        default=1,
+        help="one-line tasks: offer N distinct suggestions, best first (one per line)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     p.set_defaults(handler=_write)
 
@@ -59,6 +66,8 @@ def _method(args: argparse.Namespace, settings: ProfileSettings) -> Method:
 
 
 def _write(args: argparse.Namespace, ctx: Context) -> int:
+    if args.n < 1:
+        raise InkwellError(f"--n {args.n}: ask for at least one suggestion")
     app = AppSettings.load(ctx.home)
     profile_settings = ProfileSettings.load(ctx.profile)
     model = ModelRegistry(ctx.home).get(args.model or app.model)
@@ -97,35 +106,44 @@ def _write(args: argparse.Namespace, ctx: Context) -> int:
         cancel.cancel()
 
     previous = signal.signal(signal.SIGINT, on_sigint)
-    pieces = []
+    suggestions = []
     try:
-        for piece in writer.stream(prepared, cancel):
-            pieces.append(piece)
+        if args.n > 1:
+            suggestions = writer.suggest(prepared, args.n, cancel)
+            text = suggestions[0].text if suggestions else ""
             if not args.json:
-                sys.stdout.write(piece)
-                sys.stdout.flush()
+                print("\n".join(s.text for s in suggestions))
+        else:
+            pieces = []
+            for piece in writer.stream(prepared, cancel):
+                pieces.append(piece)
+                if not args.json:
+                    sys.stdout.write(piece)
+                    sys.stdout.flush()
+            text = "".join(pieces)
+            if not args.json:
+                sys.stdout.write("\n")
     finally:
         signal.signal(signal.SIGINT, previous)
-    text = "".join(pieces)
     sources = [
         {"title": s.title, "date": s.date, "source": s.source, "doc_id": s.doc_id}
         for s in prepared.sources
     ]
     if args.json:
-        print_json(
-            {
-                "text": text,
-                "answer": clean_answer(prepared.spec, text),
-                "method": method.value,
-                "model": model.name,
-                "task": prepared.spec.name,
-                "adapter": str(prepared.adapter.path) if prepared.adapter else None,
-                "sources": sources,
-                "cancelled": cancel.cancelled,
-            }
-        )
+        result: dict[str, Any] = {
+            "text": text,
+            "answer": text,
+            "method": method.value,
+            "model": model.name,
+            "task": prepared.spec.name,
+            "adapter": str(prepared.adapter.path) if prepared.adapter else None,
+            "sources": sources,
+            "cancelled": cancel.cancelled,
+        }
+        if args.n > 1:
+            result["suggestions"] = [{"text": s.text, "score": s.score} for s in suggestions]
+        print_json(result)
         return 0
-    sys.stdout.write("\n")
     for s in sources:
         print(
             f"  source: {s['title'] or '(untitled)'} ({s['date'] or 'no date'}) {s['source']}",

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.documents import Document
-from core.lamp import LampDataset, profile_item_document
+from core.lamp import LampDataset, LampQuestion, profile_item_document
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,10 @@ class Sampling:
     users: int | None = None  # sample this many users (seeded), or all
     max_queries: int | None = None  # per user, the first N of the file's order
     seed: int = 0
+    min_profile: int | None = None  # only users with at least this many trainable items
+
+    def questions_of(self, questions: Sequence[LampQuestion]) -> Sequence[LampQuestion]:
+        return questions[: self.max_queries] if self.max_queries else questions
 
     def describe(self, total_users: int, chosen: int, queries: int) -> str:
         who = (
@@ -62,6 +66,8 @@ class Sampling:
             else f"all {total_users} users"
         )
         per = f", at most {self.max_queries} queries each" if self.max_queries else ""
+        if self.min_profile:
+            who += f" with at least {self.min_profile} trainable profile items"
         return f"{who}{per}: {queries} queries"
 
 
@@ -69,12 +75,18 @@ def cases_from_lamp(dataset: LampDataset, sampling: Sampling) -> tuple[list[User
     """One case per user of a LaMP data set; returns the cases and a sentence stating the sample."""
     users = dataset.users()
     ids = list(users)
+    if sampling.min_profile:
+        ids = [
+            u
+            for u in ids
+            if _common_profile(sampling.questions_of(users[u])) >= sampling.min_profile
+        ]
     if sampling.users is not None and sampling.users < len(ids):
         ids = sorted(random.Random(sampling.seed).sample(ids, sampling.users), key=ids.index)
     source = str(dataset.questions_file or dataset.task.name)
     cases = []
     for uid in ids:
-        questions = users[uid][: sampling.max_queries] if sampling.max_queries else users[uid]
+        questions = sampling.questions_of(users[uid])
         queries = tuple(
             Query(
                 q.id,
@@ -87,6 +99,13 @@ def cases_from_lamp(dataset: LampDataset, sampling: Sampling) -> tuple[list[User
         cases.append(UserCase(uid, dataset.task.name, queries))
     n_queries = sum(len(c.queries) for c in cases)
     return cases, sampling.describe(len(users), len(cases), n_queries)
+
+
+def _common_profile(questions: Sequence[LampQuestion]) -> int:
+    """How many profile items every one of these questions has: ``training_documents``' size."""
+    if not questions:
+        return 0
+    return len(set.intersection(*({str(i.get("id")) for i in q.profile} for q in questions)))
 
 
 # Which prompt task a document with a natural target is evaluated as.

@@ -2,41 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from core.evaluation.runner import FLOORS, UserResult
+from core.evaluation.stats import bootstrap_gain_ci, relative_gain, spearman
 from core.fsutil import atomic_path, atomic_write_json, atomic_write_text
 from core.lamp import task_by_name
 from core.metrics import primary_metric, score
-
-
-def _ranks(values: Sequence[float]) -> list[float]:
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for t in range(i, j + 1):
-            ranks[order[t]] = (i + j) / 2 + 1  # average rank for ties
-        i = j + 1
-    return ranks
-
-
-def spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:
-    """Spearman's rank correlation; None when undefined (fewer than 3 points or no spread)."""
-    if len(xs) < 3:
-        return None
-    rx, ry = _ranks(xs), _ranks(ys)
-    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
-    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
-    vx = math.sqrt(sum((a - mx) ** 2 for a in rx))
-    vy = math.sqrt(sum((b - my) ** 2 for b in ry))
-    return None if vx == 0 or vy == 0 else cov / (vx * vy)
 
 
 def summarize(results: Sequence[UserResult], methods: Sequence[str]) -> dict[str, Any]:
@@ -53,22 +27,33 @@ def summarize(results: Sequence[UserResult], methods: Sequence[str]) -> dict[str
     metric, higher = primary_metric(task) if task else ("rouge-L", True)
     base = table.get("none", {}).get(metric)
     gains = {
-        s: (None if not base else 100.0 * (table[s][metric] - base) / base * (1 if higher else -1))
-        for s in systems
+        s: None if base is None else relative_gain(table[s][metric], base, higher) for s in systems
     }
     users = []
+    per_query: list[dict[str, list[float]]] = []  # per user: each system's per-query scores
     for r in results:
         row: dict[str, Any] = {
             "user": r.user_id,
             "profile_size": r.profile_size,
             "queries": len(r.queries),
+            "train_items": r.adapter["n_train"] if r.adapter else None,
         }
-        ugolds = [q["gold"] for q in r.queries]
+        scores = {
+            system: [
+                _score(task, [q["predictions"].get(system, "")], [q["gold"]])[metric]
+                for q in r.queries
+            ]
+            for system in systems
+        }
         for system in systems:
-            row[system] = _score(
-                task, [q["predictions"].get(system, "") for q in r.queries], ugolds
-            )[metric]
+            row[system] = sum(scores[system]) / max(1, len(scores[system]))
         users.append(row)
+        per_query.append(scores)
+    intervals = {
+        s: bootstrap_gain_ci(per_query, s, "none", higher)
+        for s in systems
+        if base is not None and s != "none"
+    }
     correlations = {}
     if "none" in methods:
         sizes = [float(u["profile_size"]) for u in users]
@@ -80,6 +65,8 @@ def summarize(results: Sequence[UserResult], methods: Sequence[str]) -> dict[str
         "metric": metric,
         "systems": table,
         "relative_gain_percent": gains,
+        # 95 % bootstrap interval of each gain, users resampled (core.evaluation.stats).
+        "relative_gain_ci95": intervals,
         "users": users,
         "spearman": correlations,
         "queries": len(golds),
@@ -113,12 +100,15 @@ def markdown(summary: dict[str, Any], header: dict[str, Any]) -> str:
         "",
         "| system | "
         + " | ".join(next(iter(summary["systems"].values())).keys())
-        + f" | relative gain in {metric} over none |",
+        + f" | relative gain in {metric} over none [95 % CI, users resampled] |",
         "|---|" + "---|" * (len(next(iter(summary["systems"].values()))) + 1),
     ]
     for system, scores in summary["systems"].items():
         gain = summary["relative_gain_percent"].get(system)
         gain_s = "—" if gain is None else f"{gain:+.2f} %"
+        ci = summary.get("relative_gain_ci95", {}).get(system)
+        if ci is not None:
+            gain_s += f" [{ci[0]:+.1f}, {ci[1]:+.1f}]"
         lines.append(
             f"| {system} | " + " | ".join(f"{v:.4f}" for v in scores.values()) + f" | {gain_s} |"
         )

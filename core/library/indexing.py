@@ -19,26 +19,47 @@ restores them from the manifest's own chunk text before the next write.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple, Protocol
 
 from core.documents import Document, content_hash
 from core.errors import DiskFull, InkwellError, JobCancelled, is_disk_full
 from core.jobs import Job
-from core.library.manifest import NewChunk, OriginRow
+from core.library.manifest import ChunkRow, Manifest, NewChunk, OriginRow
 from core.library.readers import SkipFile, read_document_file
 from core.library.scanning import Candidate, Signature, absolute, scan
-
-if TYPE_CHECKING:
-    from core.library.library import Library
+from core.library.store import ChunkStore
 
 FLUSH_CHUNKS = 512  # chunks per embedding/upsert batch
 FLUSH_ITEMS = 256  # origins per batch (bounds the work a crash can make us redo)
+
+
+class Target(Protocol):
+    """What an index job writes to: a :class:`~core.library.library.Library`, described
+    here so that this module does not import the module that starts its jobs."""
+
+    @property
+    def dir(self) -> Path: ...
+
+    @property
+    def manifest(self) -> Manifest: ...
+
+    @property
+    def store(self) -> ChunkStore: ...
+
+    def writing(self) -> AbstractContextManager[None]: ...
+
+    def chunk(self, origin: str, docs: Sequence[Document]) -> list[NewChunk]: ...
+
+    def indexed(self, before: int, after: int, added: Sequence[tuple[str, str]],
+                removed: Sequence[str]) -> None: ...
 
 
 def chunk_id(origin: str, doc_id: str, index: int) -> str:
@@ -73,9 +94,17 @@ class Entry:
     touch: bool = False  # content unchanged: only record the new signature
 
 
+class Problem(NamedTuple):
+    """A file that was skipped or failed, and why."""
+
+    path: str
+    status: str  # skipped | error
+    reason: str
+
+
 @dataclass
 class IndexReport:
-    """What one run did.  ``problems`` lists (path, status, reason) of skipped/error files."""
+    """What one run did.  ``problems`` lists the skipped and failed files."""
 
     total: int = 0
     indexed: int = 0
@@ -87,10 +116,10 @@ class IndexReport:
     documents: int = 0
     chunks: int = 0
     seconds: float = 0.0
-    problems: list[tuple[str, str, str]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
+        return dataclasses.asdict(self)
 
 
 class IndexJob(Job[IndexReport]):
@@ -98,7 +127,7 @@ class IndexJob(Job[IndexReport]):
 
     title = "indexing"
 
-    def __init__(self, library: Library, plan: Plan) -> None:
+    def __init__(self, library: Target, plan: Plan) -> None:
         super().__init__()
         self.library = library
         self._plan = plan
@@ -169,20 +198,20 @@ def _count(report: IndexReport, entry: Entry | None) -> None:
             report.skipped += 1
         else:
             report.errors += 1
-        report.problems.append((entry.key, entry.status, entry.reason or ""))
+        report.problems.append(Problem(entry.key, entry.status, entry.reason or ""))
 
 
 Plan = Callable[[], tuple[list[Item], int]]
 ChunkFn = Callable[[str, Sequence[Document]], list[NewChunk]]
 
 
-def file_plan(library: Library, paths: Sequence[str | Path]) -> Plan:
+def file_plan(manifest: Manifest, paths: Sequence[str | Path]) -> Plan:
     """Files to (re)index, plus removals for indexed files that are gone from the folders."""
 
     def plan() -> tuple[list[Item], int]:
         roots = [absolute(p) for p in paths]
         for root in roots:
-            if not os.path.lexists(root) and not library.manifest.origins_matching(str(root)):
+            if not os.path.lexists(root) and not manifest.origins_matching(str(root)):
                 raise InkwellError(f"{root}: no such file or folder")
         result = scan(roots)
         # A file reached twice (overlapping paths given) is one item.
@@ -190,7 +219,7 @@ def file_plan(library: Library, paths: Sequence[str | Path]) -> Plan:
         seen = set(by_key)
         items = list(by_key.values())
         for root in roots:
-            for row in library.manifest.origins_matching(str(root)):
+            for row in manifest.origins_matching(str(root)):
                 if row.kind == "file" and row.key not in seen:
                     items.append(Item(row.key, "file", remove=True))
                     seen.add(row.key)
@@ -199,7 +228,7 @@ def file_plan(library: Library, paths: Sequence[str | Path]) -> Plan:
     return plan
 
 
-def documents_plan(library: Library, docs: Sequence[Document], kind: str = "document",
+def documents_plan(manifest: Manifest, docs: Sequence[Document], kind: str = "document",
                    grp: str | None = None) -> Plan:
     """Ready documents, one origin each (their ``source``); for a git import (``grp``),
     commits no longer in the author's history are removed."""
@@ -211,7 +240,7 @@ def documents_plan(library: Library, docs: Sequence[Document], kind: str = "docu
         items = [Item(src, kind, grp, docs=group) for src, group in by_source.items()]
         if grp is not None:
             items += [Item(row.key, kind, grp, remove=True)
-                      for row in library.manifest.origins_in_group(grp)
+                      for row in manifest.origins_in_group(grp)
                       if row.key not in by_source]
         return items, 0
 
@@ -222,23 +251,23 @@ def make_entry(item: Item, row: OriginRow | None, chunk: ChunkFn) -> Entry | Non
     """What to write for one item (``row``: what the manifest holds for it); ``None`` when
     nothing changed since the last run."""
     if item.remove:
-        return Entry(item.key, item.kind, item.grp, "removed", remove=True)
+        return Entry(key=item.key, kind=item.kind, grp=item.grp, status="removed", remove=True)
     if item.docs is not None:
         docs = list({d.doc_id: d for d in item.docs}.values())  # an id once per origin
         digest = content_hash(*(f"{d.doc_id}\0{d.content_hash}" for d in docs))
         if row is not None and row.status == "indexed" and row.content_hash == digest:
             return None
-        entry: Entry | None = Entry(item.key, item.kind, item.grp, "indexed",
-                                    content_hash=digest, docs=docs)
+        entry: Entry | None = Entry(key=item.key, kind=item.kind, grp=item.grp,
+                                    status="indexed", content_hash=digest, docs=docs)
     else:
         entry = _file_entry(item, row)
     if entry is not None and entry.status == "indexed" and not entry.touch:
         try:
             entry.chunks = chunk(item.key, entry.docs)
         except Exception as exc:  # one bad document must never abort the run
-            return Entry(item.key, item.kind, item.grp, "error",
-                         f"cannot be chunked ({type(exc).__name__}: {exc})"[:300],
-                         entry.signature)
+            return Entry(key=item.key, kind=item.kind, grp=item.grp, status="error",
+                         reason=f"cannot be chunked ({type(exc).__name__}: {exc})"[:300],
+                         signature=entry.signature)
     return entry
 
 
@@ -246,7 +275,8 @@ def _file_entry(item: Item, row: OriginRow | None) -> Entry | None:
     cand = item.candidate
     assert cand is not None, "file items carry their scan result"
     if cand.skip is not None:
-        return Entry(item.key, "file", None, "skipped", cand.skip, cand.signature)
+        return Entry(key=item.key, kind="file", grp=None, status="skipped", reason=cand.skip,
+                     signature=cand.signature)
     signature = cand.signature
     if (row is not None and row.status in ("indexed", "skipped") and signature is not None
             and (row.size, row.mtime_ns, row.ctime_ns) == signature):
@@ -254,19 +284,21 @@ def _file_entry(item: Item, row: OriginRow | None) -> Entry | None:
     try:
         data, docs = read_document_file(cand.path)
     except FileNotFoundError:
-        return Entry(item.key, "file", None, "removed", remove=True)  # vanished mid-scan
+        # Vanished mid-scan.
+        return Entry(key=item.key, kind="file", grp=None, status="removed", remove=True)
     except SkipFile as exc:
-        return Entry(item.key, "file", None, "skipped", str(exc), signature)
+        return Entry(key=item.key, kind="file", grp=None, status="skipped", reason=str(exc),
+                     signature=signature)
     except Exception as exc:  # one bad file must never abort the run
-        return Entry(item.key, "file", None, "error", f"{type(exc).__name__}: {exc}"[:300],
-                     signature)
+        return Entry(key=item.key, kind="file", grp=None, status="error",
+                     reason=f"{type(exc).__name__}: {exc}"[:300], signature=signature)
     digest = hashlib.sha256(data).hexdigest()
-    if row is not None and row.status == "indexed" and row.content_hash == digest:
-        return Entry(item.key, "file", None, "indexed", None, signature, digest, touch=True)
-    return Entry(item.key, "file", None, "indexed", None, signature, digest, docs=docs)
+    unchanged = row is not None and row.status == "indexed" and row.content_hash == digest
+    return Entry(key=item.key, kind="file", grp=None, status="indexed", signature=signature,
+                 content_hash=digest, docs=[] if unchanged else docs, touch=unchanged)
 
 
-def flush(library: Library, batch: list[Entry]) -> None:
+def flush(library: Target, batch: list[Entry]) -> None:
     """Apply a batch: journal → Chroma → manifest (see the module docstring)."""
     if not batch:
         return
@@ -283,12 +315,13 @@ def flush(library: Library, batch: list[Entry]) -> None:
         stale = [cid for cid in manifest.chunk_ids(e.key for e in changing) if cid not in new_ids]
         store = library.store
         store.delete(stale)
-        chunks = [(e, c) for e in changing for c in e.chunks]
-        if chunks:
-            vectors = library.embedder.embed([c.text for _, c in chunks])
-            docs = {(e.key, d.doc_id): d for e in changing for d in e.docs}
-            store.upsert([c.chunk_id for _, c in chunks], vectors,
-                         [chunk_metadata(e.key, docs[(e.key, c.doc_id)], c) for e, c in chunks])
+        rows: list[ChunkRow] = []
+        for e in changing:
+            docs = {d.doc_id: d for d in e.docs}
+            rows += [_row(e.key, c, docs[c.doc_id]) for c in e.chunks]
+        store.write(rows)
+        written = [(r.chunk_id, f"{r.title}\n{r.text}") for r in rows]
+    before = manifest.generation
     with manifest.transaction() as db:
         for e in batch:
             if e.remove:
@@ -296,17 +329,17 @@ def flush(library: Library, batch: list[Entry]) -> None:
                 continue
             if not e.touch:
                 manifest.replace_content(db, e.key, e.docs, e.chunks)
-            manifest.set_status(db, e.key, e.kind, e.status, e.reason, e.grp, e.signature,
-                                e.content_hash)
+            manifest.set_status(db, e.key, e.kind, e.status, reason=e.reason, grp=e.grp,
+                                signature=e.signature, content_hash=e.content_hash)
         if changing:
             manifest.bump_generation(db)
+    if changing:
+        library.indexed(before, manifest.generation, written, stale)
     batch.clear()
 
 
-def chunk_metadata(origin: str, doc: Document, chunk: NewChunk) -> dict[str, Any]:
-    """What Chroma keeps beside each vector (Chroma refuses ``None`` values)."""
-    meta: dict[str, Any] = {"doc_id": doc.doc_id, "path": doc.source, "origin": origin,
-                            "chunk_index": chunk.chunk_index, "title": doc.title}
-    if doc.date:
-        meta["date"] = doc.date
-    return meta
+def _row(origin: str, chunk: NewChunk, doc: Document) -> ChunkRow:
+    """A new chunk as the manifest will hold it (what the store writes beside its vector)."""
+    return ChunkRow(chunk_id=chunk.chunk_id, origin=origin, doc_id=chunk.doc_id,
+                    chunk_index=chunk.chunk_index, text=chunk.text, source=doc.source,
+                    title=doc.title, date=doc.date)

@@ -5,9 +5,10 @@
     library/
       manifest.sqlite3     origins, documents (full text), chunks, status — the source of truth
       chroma/              Chroma PersistentClient: vectors + small metadata
-      bm25/                lexical index, derived from the manifest, rebuilt when stale
+      bm25/                lexical index, derived from the manifest, updated by indexing
       vectors/             every chunk's vector for exact dense search, derived from Chroma
-      write.lock           flock: one writer per library across processes
+      derived.lock         held to swap a rebuilt bm25/ or vectors/ in (core.library.derived)
+      write.lock           one writer per library across processes (core.locks)
 
 Writes (add, add-git, index_documents, forget) hold the write lock and begin
 by reconciling what a killed process may have left half done; reads need no
@@ -18,34 +19,26 @@ lock.  Chroma and the embedder are opened on first use, so ``status`` and
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import dataclasses
 import os
-import threading
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 from core.documents import Document
-from core.errors import DataDirBusy, InkwellError
+from core.errors import InkwellError
 from core.fsutil import ensure_private_dir, repair_private_permissions
 from core.library.bm25 import LexicalIndex
 from core.library.chunking import Chunker
 from core.library.embedder import Embedder, load_tokenizer, shared_embedder
 from core.library.gitlog import commit_documents, group_key
-from core.library.indexing import (
-    IndexJob,
-    IndexReport,
-    chunk_id,
-    chunk_metadata,
-    documents_plan,
-    file_plan,
-)
-from core.library.manifest import ChunkRow, Manifest, NewChunk
+from core.library.indexing import IndexJob, IndexReport, Item, chunk_id, documents_plan, file_plan
+from core.library.manifest import Manifest, NewChunk
 from core.library.scanning import absolute
 from core.library.store import COLLECTION_PREFIX, ChunkStore
 from core.library.vectors import VectorIndex
+from core.locks import process_lock
 from core.paths import ProfilePaths
 
 Retriever = Literal["bm25", "dense", "hybrid"]
@@ -75,6 +68,8 @@ class FileStatus:
     reason: str | None
     documents: int
     chunks: int
+    title: str = ""  # of its first document: a commit's subject, a file's heading
+    date: str | None = None
 
 
 @dataclass
@@ -85,8 +80,7 @@ class LibraryStatus:
     files: list[FileStatus] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"counts": self.counts, "documents": self.documents, "chunks": self.chunks,
-                "files": [f.__dict__ for f in self.files]}
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -96,50 +90,7 @@ class ForgetReport:
     chunks: int
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-class _WriteLock:
-    """An exclusive flock on ``write.lock``, re-entrant within this process."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fh: IO[bytes] | None = None
-        self._depth = 0
-        self._thread_lock = threading.RLock()
-
-    @contextlib.contextmanager
-    def hold(self, wait_s: float) -> Iterator[bool]:
-        """Yield True when this is the outermost hold (the caller should reconcile)."""
-        with self._thread_lock:
-            outermost = self._depth == 0
-            if outermost:
-                self._acquire(wait_s)
-            self._depth += 1
-            try:
-                yield outermost
-            finally:
-                self._depth -= 1
-                if self._depth == 0 and self._fh is not None:
-                    fcntl.flock(self._fh, fcntl.LOCK_UN)
-                    self._fh.close()
-                    self._fh = None
-
-    def _acquire(self, wait_s: float) -> None:
-        fh = open(self.path, "a+b")  # noqa: SIM115 - held open for the lock's lifetime
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    fh.close()
-                    raise DataDirBusy(
-                        f"{self.path.parent}: another Inkwell process is changing this library "
-                        "(indexing or forgetting); wait for it to finish and try again") from None
-                time.sleep(0.1)
-        self._fh = fh
+        return dataclasses.asdict(self)
 
 
 class Library:
@@ -149,9 +100,9 @@ class Library:
         self.dir = ensure_private_dir(profile.library_dir)
         self.cache_dir = profile.home.cache_dir
         self.manifest = Manifest(self.dir / "manifest.sqlite3")
-        self._lexical = LexicalIndex(self.dir / "bm25")
-        self._vectors = VectorIndex(self.dir / "vectors")
-        self._lock = _WriteLock(self.dir / "write.lock")
+        self._lexical = LexicalIndex(self.dir / "bm25", lambda: self.manifest.generation)
+        self._vectors = VectorIndex(self.dir / "vectors", lambda: self.manifest.generation)
+        self._lock = process_lock(self.dir / "write.lock")
         self._lock_wait_s = lock_wait_s
         self._store: ChunkStore | None = None
         self._chunker: Chunker | None = None
@@ -161,6 +112,11 @@ class Library:
     @property
     def embedder(self) -> Embedder:
         return shared_embedder(self.cache_dir)
+
+    @property
+    def store_is_open(self) -> bool:
+        """Whether Chroma has been opened: a search the saved matrix serves never opens it."""
+        return self._store is not None
 
     @property
     def store(self) -> ChunkStore:
@@ -176,7 +132,8 @@ class Library:
         out: list[NewChunk] = []
         for doc in docs:
             pieces = self._chunker.split(doc.text) or ([doc.title] if doc.title.strip() else [])
-            out += [NewChunk(chunk_id(origin, doc.doc_id, i), doc.doc_id, i, text)
+            out += [NewChunk(chunk_id=chunk_id(origin, doc.doc_id, i), doc_id=doc.doc_id,
+                             chunk_index=i, text=text)
                     for i, text in enumerate(pieces)]
         return out
 
@@ -185,32 +142,44 @@ class Library:
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
         """Hold the write lock; the outermost holder first repairs an interrupted run."""
-        with self._lock.hold(self._lock_wait_s) as outermost:
+        busy = (f"{self.dir}: another Inkwell process is changing this library (indexing or "
+                "forgetting); wait for it to finish and try again")
+        with self._lock.hold(busy=busy, wait_s=self._lock_wait_s) as outermost:
             if outermost:
                 self.reconcile()
             try:
                 yield
+                if outermost:
+                    self._lexical.persist()  # what indexing advanced (see ``indexed``)
             finally:
                 if outermost:
                     repair_private_permissions(self.dir)  # Chroma creates its files 0644
 
+    def indexed(self, before: int, after: int, added: Sequence[tuple[str, str]],
+                removed: Sequence[str]) -> None:
+        """Indexing moved the generation from ``before`` to ``after`` by writing ``added``
+        (chunk id, title and text) and removing ``removed``: the lexical index follows in
+        place, so the first search after a change does not rebuild it."""
+        self._lexical.advance(before, after, self._lexical.change(added, removed))
+
     def add_job(self, paths: Iterable[str | os.PathLike[str]]) -> IndexJob:
         """Index files and folders (incremental; removes files gone from added folders)."""
-        return IndexJob(self, file_plan(self, [Path(p) for p in paths]))
+        return IndexJob(self, file_plan(self.manifest, [Path(p) for p in paths]))
 
     def add_git_job(self, repo: str | os.PathLike[str], author_email: str) -> IndexJob:
         """Index one author's commit messages from a local repository."""
         repo_path = Path(repo)
 
-        def plan() -> tuple[list[Any], int]:
+        def plan() -> tuple[list[Item], int]:
             root, docs = commit_documents(repo_path, author_email)
-            return documents_plan(self, docs, "commit", group_key(root, author_email))()
+            return documents_plan(self.manifest, docs, "commit",
+                                  group_key(root, author_email))()
 
         return IndexJob(self, plan)
 
     def index_documents(self, docs: Iterable[Document]) -> IndexReport:
         """Index ready documents (one origin per ``source``); unchanged ones are skipped."""
-        return IndexJob(self, documents_plan(self, list(docs))).execute()
+        return IndexJob(self, documents_plan(self.manifest, list(docs))).execute()
 
     def forget(self, path: str | os.PathLike[str]) -> ForgetReport:
         """Remove a file, folder, repository or source and everything derived from it.
@@ -291,7 +260,7 @@ class Library:
         missing = in_manifest - in_store
         if missing:
             rows = self.manifest.chunk_rows(sorted(missing))
-            self._embed_rows(list(rows.values()))
+            self.store.write(list(rows.values()))
         if orphans or missing:
             with self.manifest.transaction() as db:
                 self.manifest.bump_generation(db)  # the vector matrix must be rebuilt
@@ -307,7 +276,7 @@ class Library:
         keep = {r.chunk_id for r in rows}
         stale = [cid for cid in store.ids_of_origins(keys) if cid not in keep]
         store.delete(stale)
-        self._embed_rows(rows)
+        store.write(rows)
         with self.manifest.transaction() as db:
             for key in keys:
                 origin = self.manifest.origin(key)
@@ -319,16 +288,6 @@ class Library:
                 else:
                     self.manifest.delete_origins(db, [key])
             self.manifest.bump_generation(db)
-
-    def _embed_rows(self, rows: Sequence[ChunkRow]) -> None:
-        for start in range(0, len(rows), 512):
-            part = rows[start:start + 512]
-            vectors = self.embedder.embed([r.text for r in part])
-            metas = [chunk_metadata(r.origin, Document(r.doc_id, r.source, r.title, r.date, "",
-                                                       "text"),
-                                    NewChunk(r.chunk_id, r.doc_id, r.chunk_index, r.text))
-                     for r in part]
-            self.store.upsert([r.chunk_id for r in part], vectors, metas)
 
     # --- reading ------------------------------------------------------------------------
 
@@ -343,19 +302,21 @@ class Library:
         ranked: list[tuple[str, float]]
         generation = self.manifest.generation
         if retriever in ("bm25", "hybrid"):
-            self._lexical.ensure(generation, self.manifest.chunk_texts)
-            lexical = self._lexical.search(query, depth)
+            lexical = self._lexical.search(
+                self._lexical.ensure(generation, self.manifest.chunk_texts), query, depth)
             ranked = lexical
         if retriever in ("dense", "hybrid"):
             # A lambda: naming self.store here would open Chroma even when the saved
-            # matrix is current (a fresh CLI search then took 2.7 s instead of 1.3 s).
-            self._vectors.ensure(generation, lambda: self.store.vectors())
-            dense = self._vectors.search(self.embedder.embed([query])[0], depth)
+            # matrix is current, and opening it is most of a fresh CLI search's time
+            # (docs/LIBRARY.md, query latency).
+            matrix = self._vectors.ensure(generation, lambda: self.store.vectors())
+            dense = self._vectors.search(matrix, self.embedder.embed([query])[0], depth)
             ranked = dense
         if retriever == "hybrid":
             ranked = reciprocal_rank_fusion([lexical, dense])
         rows = self.manifest.chunk_rows([cid for cid, _ in ranked])
-        hits = [Hit(r.doc_id, r.source, r.title, r.date, r.text, score, r.chunk_index)
+        hits = [Hit(doc_id=r.doc_id, source=r.source, title=r.title, date=r.date, text=r.text,
+                    score=score, chunk_index=r.chunk_index)
                 for cid, score in ranked if (r := rows.get(cid)) is not None]
         return hits[:k]
 
@@ -369,11 +330,13 @@ class Library:
 
     def status(self) -> LibraryStatus:
         files = [
-            FileStatus(row.key, row.kind, row.status, row.reason, n_docs, n_chunks)
-            for row, n_docs, n_chunks in self.manifest.origins_with_counts()
+            FileStatus(path=row.key, kind=row.kind, status=row.status, reason=row.reason,
+                       documents=n_docs, chunks=n_chunks, title=title, date=date)
+            for row, n_docs, n_chunks, title, date in self.manifest.origins_with_counts()
         ]
-        return LibraryStatus(self.manifest.status_counts(), self.manifest.document_count(),
-                             self.manifest.chunk_count(), files)
+        return LibraryStatus(counts=self.manifest.status_counts(),
+                             documents=self.manifest.document_count(),
+                             chunks=self.manifest.chunk_count(), files=files)
 
     def close(self) -> None:
         if self._store is not None:

@@ -290,13 +290,16 @@ class Manifest:
         row = self._db.execute(self._DOC_COLUMNS + " AND d.doc_id=? LIMIT 1", (doc_id,)).fetchone()
         return self._document(row) if row else None
 
-    def origins_with_counts(self) -> Iterator[tuple[OriginRow, int, int]]:
-        """Every origin with its number of documents and chunks (for the status view)."""
+    def origins_with_counts(self) -> Iterator[tuple[OriginRow, int, int, str, str | None]]:
+        """Every origin with its number of documents and chunks, and its first document's
+        title and date (for the status view: a commit is shown by its subject and date)."""
+        first = "(SELECT {} FROM documents d WHERE d.origin = o.key ORDER BY position LIMIT 1)"
         for row in self._db.execute(
             "SELECT o.*, (SELECT count(*) FROM documents d WHERE d.origin = o.key),"
-            " (SELECT count(*) FROM chunks c WHERE c.origin = o.key) FROM origins o ORDER BY o.key"
+            " (SELECT count(*) FROM chunks c WHERE c.origin = o.key),"
+            f" {first.format('title')}, {first.format('date')} FROM origins o ORDER BY o.key"
         ):
-            yield OriginRow(*row[:10]), int(row[10]), int(row[11])
+            yield OriginRow(*row[:10]), int(row[10]), int(row[11]), row[12] or "", row[13]
 
     def status_counts(self) -> dict[str, int]:
         return {r[0]: int(r[1]) for r in

@@ -29,8 +29,10 @@ import numpy as np
 
 from core.errors import InkwellError
 from core.library.embedder import Embedder
+from core.library.manifest import ChunkRow
 
 COLLECTION_PREFIX = "inkwell-library-"
+WRITE_BATCH = 512  # chunks embedded at once: bounds the texts and vectors held in memory
 
 
 def _chroma_settings() -> Any:
@@ -87,6 +89,7 @@ class ChunkStore:
         import chromadb
 
         self.folder = folder
+        self._get_embedder = get_embedder
         self._client: Any = chromadb.PersistentClient(path=str(folder), settings=_chroma_settings())
         self._ef = make_embedding_function(get_embedder)
         self._collection = self._open(collection_name)
@@ -107,6 +110,17 @@ class ChunkStore:
 
     def count(self) -> int:
         return int(self._collection.count())
+
+    def write(self, rows: Sequence[ChunkRow]) -> None:
+        """Embed these chunks and store their vectors with their metadata.
+
+        The one way chunks reach Chroma: indexing writes new chunks through it, and the
+        library's repair writes back the chunks the manifest holds.
+        """
+        for start in range(0, len(rows), WRITE_BATCH):
+            part = rows[start:start + WRITE_BATCH]
+            vectors = self._get_embedder().embed([r.text for r in part])
+            self.upsert([r.chunk_id for r in part], vectors, [chunk_metadata(r) for r in part])
 
     def upsert(self, ids: Sequence[str], vectors: np.ndarray,
                metadatas: Sequence[dict[str, Any]]) -> None:
@@ -171,6 +185,15 @@ class ChunkStore:
             db.execute("VACUUM")
         finally:
             db.close()
+
+
+def chunk_metadata(row: ChunkRow) -> dict[str, Any]:
+    """What Chroma keeps beside each vector (Chroma refuses ``None`` values)."""
+    meta: dict[str, Any] = {"doc_id": row.doc_id, "path": row.source, "origin": row.origin,
+                            "chunk_index": row.chunk_index, "title": row.title}
+    if row.date:
+        meta["date"] = row.date
+    return meta
 
 
 def _pages(collection: Any, include: list[str], size: int = 5_000) -> Iterator[dict[str, Any]]:

@@ -23,46 +23,46 @@ from pathlib import Path
 
 import numpy as np
 
-from core.library.derived import DerivedIndex
+from core.library.derived import DerivedIndex, Snapshot
 
 Pages = Iterable[tuple[list[str], np.ndarray]]
 
 
-class VectorIndex(DerivedIndex[Pages]):
-    def __init__(self, folder: Path) -> None:
-        super().__init__(folder)
-        self._matrix = np.zeros((0, 0), dtype=np.float32)
+class VectorIndex(DerivedIndex[Pages, np.ndarray]):
+    """Its data is the matrix of L2-normalised vectors, one row per chunk id."""
 
-    def _build(self, source: Pages) -> list[str]:
+    def _empty(self) -> np.ndarray:
+        return np.zeros((0, 0), dtype=np.float32)
+
+    def _build(self, source: Pages) -> tuple[list[str], np.ndarray]:
         ids: list[str] = []
         parts: list[np.ndarray] = []
         for page_ids, vectors in source:
             ids += page_ids
             parts.append(vectors)
-        matrix = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+        matrix = np.concatenate(parts) if parts else self._empty()
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        self._matrix = np.ascontiguousarray(matrix / np.maximum(norms, 1e-12), dtype=np.float32)
-        return ids
+        return ids, np.ascontiguousarray(matrix / np.maximum(norms, 1e-12), dtype=np.float32)
 
-    def _write(self, folder: Path) -> None:
-        np.save(folder / "vectors.npy", self._matrix)
+    def _write(self, folder: Path, data: np.ndarray) -> None:
+        np.save(folder / "vectors.npy", data)
 
-    def _read(self, folder: Path) -> None:
+    def _read(self, folder: Path, ids: list[str]) -> np.ndarray:
         matrix = np.load(folder / "vectors.npy")
-        if len(matrix) != len(self._ids):
-            raise ValueError(f"{folder}: {len(matrix)} vectors for {len(self._ids)} ids")
-        self._matrix = matrix
+        if len(matrix) != len(ids):
+            raise ValueError(f"{folder}: {len(matrix)} vectors for {len(ids)} ids")
+        return matrix
 
-    def _clear(self) -> None:
-        self._matrix = np.zeros((0, 0), dtype=np.float32)
-
-    def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+    @staticmethod
+    def search(index: Snapshot[np.ndarray], vector: np.ndarray,
+               k: int) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity), best first."""
-        if not self._ids or k < 1:
+        ids, matrix = index.ids, index.data
+        if not ids or k < 1:
             return []
         query = np.asarray(vector, dtype=np.float32)
-        scores = self._matrix @ (query / max(float(np.linalg.norm(query)), 1e-12))
-        k = min(k, len(self._ids))
+        scores = matrix @ (query / max(float(np.linalg.norm(query)), 1e-12))
+        k = min(k, len(ids))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
-        return [(self._ids[i], float(scores[i])) for i in top]
+        return [(ids[i], float(scores[i])) for i in top]

@@ -1,8 +1,11 @@
-"""Fixtures for the desktop tests: a real window over a real data dir and the small model.
+"""Fixtures for the desktop tests: a real window over a real data dir.
 
 The window runs offscreen (``QT_QPA_PLATFORM=offscreen``, set by the root
 conftest) with the shipped font and the light theme, so screenshots are the same
-on every machine.  SmolLM2 (135M) is the writing model: the fastest bundled one.
+on every machine.  SmolLM2 (135M), the fastest bundled model, is the chosen
+model; what writes is a :class:`~tests.fakes.FakeModel`, since these tests are
+about the window.  A module about what the model writes overrides ``load_model``
+with ``core.runtime.get_runtime`` (test_screenshots.py does).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ pytest.importorskip("PySide6")
 from core.models import SMOLLM2
 from core.settings import AppSettings
 from desktop.session import Session
+from tests.fakes import FakeModel
 
 NOTES = {
     "harbour.md": "# Harbour walk\n\nThe harbour at dawn smells of diesel and rope. "
@@ -45,11 +49,22 @@ def listed_registry(registry):
 
 
 @pytest.fixture
-def session(home, profile, listed_registry) -> Iterator[Session]:
+def fake_model() -> FakeModel:
+    return FakeModel()
+
+
+@pytest.fixture
+def load_model(fake_model):
+    """How the session loads its writing model: the fake one, whichever model is chosen."""
+    return lambda _model: fake_model
+
+
+@pytest.fixture
+def session(home, profile, listed_registry, load_model) -> Iterator[Session]:
     # Model metadata and hashes live in the shared cache dir ($INKWELL_CACHE_DIR), which
     # ``listed_registry`` filled once: no test hashes the bundled models again.
     AppSettings(model=SMOLLM2, max_tokens=16).save(home)
-    s = Session(home, profile)
+    s = Session(home, profile, load_model=load_model)
     yield s
     s.close()
 

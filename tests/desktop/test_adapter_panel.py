@@ -100,3 +100,18 @@ def test_too_little_data_is_a_readable_error(window):
     panel.train()
     assert not panel.busy
     assert "nothing to train on" in panel.status.text()
+
+
+def test_without_the_trainer_the_panel_says_what_training_needs(qtbot, fonts, session,
+                                                                  monkeypatch):
+    from core import trainer
+    from desktop.window import MainWindow
+
+    monkeypatch.setattr(trainer, "missing", lambda: ["torch", "peft"])
+    w = MainWindow(session)
+    qtbot.addWidget(w)
+    try:
+        text = w.show_panel("Adapter").status.text()
+        assert "PyTorch and peft" in text and "./inkwell-setup trainer" in text, text
+    finally:
+        w.shutdown()

@@ -25,7 +25,7 @@ def test_close_while_indexing_and_writing(window, session, tmp_path: Path, qtbot
     library = window.show_panel("Library")
     library.add_paths([str(folder)])
     progress: list = []
-    library._job.signals.progress.connect(progress.append)
+    library.progressed.connect(progress.append)
     write = window.show_panel("Write")
     write.input.setPlainText("A long letter about ferries")
     write.write()
@@ -33,7 +33,7 @@ def test_close_while_indexing_and_writing(window, session, tmp_path: Path, qtbot
 
     window.close()
     assert not window.workers.busy or window.workers.wait(0)
-    assert session._library is None, "the stores are released once the jobs have stopped"
+    assert not session.library_is_open, "the stores are released once the jobs have stopped"
 
     # What was indexed before the close is kept; adding the folder again resumes.
     lib = Library(session.profile)
@@ -67,7 +67,7 @@ def test_close_while_training_then_resume(window, session, letters, qtbot, wait_
     # A new window on the same data dir (a restart) resumes after the saved step.
     from desktop.window import MainWindow
 
-    again = Session(session.home, session.profile)
+    again = Session(session.home, session.profile, load_model=session.load_model)
     reopened = MainWindow(again)
     qtbot.addWidget(reopened)
     try:

@@ -17,8 +17,8 @@ def _statuses(panel) -> dict[str, str]:
 def test_add_folder_shows_statuses(window, notes, wait_idle):
     panel = window.show_panel("Library")
     progress: list = []
+    panel.progressed.connect(progress.append)
     panel.add_paths([str(notes)])
-    panel._job.signals.progress.connect(progress.append)
     assert panel.progress.isVisible() and not panel.add_folder_button.isEnabled()
     wait_idle(panel)
 
@@ -59,3 +59,42 @@ def test_bad_path_is_a_readable_error(window, tmp_path, wait_idle):
     wait_idle(panel)
     assert "no such file or folder" in panel.status.text()
     assert "Traceback" not in panel.status.text()
+
+
+def test_commits_show_subject_repository_and_date(window, tmp_path, wait_idle):
+    import os
+    import subprocess
+
+    from PySide6.QtCore import Qt
+
+    repo = tmp_path / "inkwell-notes"
+    repo.mkdir()
+    env = {**os.environ, "GIT_AUTHOR_NAME": "Me", "GIT_AUTHOR_EMAIL": "me@example.org",
+           "GIT_COMMITTER_NAME": "Me", "GIT_COMMITTER_EMAIL": "me@example.org", "HOME": str(repo)}
+
+    def git(*args: str, date: str = "") -> None:
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                       env={**env, "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date})
+
+    git("init", "-q")
+    for date, subject in (("2024-03-04T05:06:07Z", "Add the harbour walk notes"),
+                          ("2025-01-02T05:06:07Z", "Fix the date of the garden entry")):
+        (repo / "notes.txt").write_text(subject)
+        git("add", "notes.txt", date=date)
+        git("commit", "-q", "-m", f"{subject}\n\nA body long enough to be kept as writing.",
+            date=date)
+
+    panel = window.show_panel("Library")
+    panel.import_git(str(repo), "me@example.org")
+    wait_idle(panel)
+
+    column = {name: i for i, name in enumerate(LibraryModel.COLUMNS)}
+    panel.table.sortByColumn(column["Date"], Qt.SortOrder.DescendingOrder)
+    rows = [[panel.proxy.index(r, c).data() for c in range(len(column))]
+            for r in range(panel.proxy.rowCount())]
+    assert [(r[column["Name"]], r[column["Folder"]], r[column["Date"]]) for r in rows] == [
+        ("Fix the date of the garden entry", "inkwell-notes", "2025-01-02"),
+        ("Add the harbour walk notes", "inkwell-notes", "2024-03-04"),
+    ]
+    tooltip = panel.proxy.index(0, 0).data(Qt.ItemDataRole.ToolTipRole)
+    assert str(repo) in tooltip and len(tooltip.split("commit ")[1]) == 40  # the whole hash

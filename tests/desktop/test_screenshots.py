@@ -14,9 +14,16 @@ import pytest
 from PySide6.QtGui import QImage
 
 from core.adapters.config import TrainConfig
+from core.runtime import get_runtime
 from desktop.theme import apply_theme
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@pytest.fixture
+def load_model():
+    """The README's screenshots show what the real model wrote."""
+    return get_runtime
 
 
 def _distinct_colors(image: QImage) -> int:

@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 from core.writer import Method
 
 
-def test_write_streams_text_and_shows_sources(window, notes, qtbot, wait_idle):
+def test_write_streams_text_and_shows_sources(window, notes, qtbot, wait_idle, fake_model):
     library = window.show_panel("Library")
     library.add_paths([str(notes)])
     wait_idle(library)
@@ -16,10 +16,10 @@ def test_write_streams_text_and_shows_sources(window, notes, qtbot, wait_idle):
     panel.method.setCurrentIndex(panel.method.findData(Method.RAG.value))
     panel.input.setPlainText("A Sunday walk along the harbour breakwater")
     batches: list[str] = []
+    panel.streamed.connect(batches.append)
     panel.input.setFocus()
     qtbot.keyClick(panel.input, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     assert panel.busy, "Ctrl+Enter starts writing"
-    panel._worker.signals.text.connect(batches.append)
     assert panel.stop_button.isEnabled() and not panel.write_button.isEnabled()
     wait_idle(panel)
 
@@ -30,6 +30,7 @@ def test_write_streams_text_and_shows_sources(window, notes, qtbot, wait_idle):
     titles = [row.text(0) for row in rows]
     paths = [row.text(2) for row in rows]
     assert "Harbour walk" in titles
+    assert "diesel" in fake_model.prompts[-1], "the source listed is in what the model read"
     assert all(p.startswith(str(notes)) for p in paths)
     assert panel.regen_button.isEnabled()
 
@@ -59,3 +60,36 @@ def test_empty_input_is_not_sent(window):
     panel.write()
     assert not panel.busy
     assert "first" in panel.status.text()
+
+
+def test_one_line_task_offers_suggestions_picked_by_key(window, qtbot, wait_idle):
+    panel = window.show_panel("Write")
+    panel.task.setCurrentIndex(panel.task.findData("commit_subject"))
+    panel.count.setValue(2)
+    assert panel.suggestions.isVisibleTo(panel) and not panel.note.isVisibleTo(panel)
+    panel.input.setPlainText("The parser now reports the line of a syntax error instead of the "
+                             "offset, so editors can jump to it.")
+    panel.write()
+    wait_idle(panel)
+    assert panel.status.text().startswith("Done · 2 suggestions"), panel.status.text()
+    texts = [panel.suggestions.item(i).data(Qt.ItemDataRole.UserRole) for i in range(2)]
+    assert len(set(texts)) == 2 and all(t and "\n" not in t for t in texts)
+    assert panel.output.toPlainText() == texts[0], "the best one is picked first"
+    qtbot.keyClick(panel.suggestions, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    assert panel.output.toPlainText() == texts[1]
+    assert not panel.output.isReadOnly(), "a picked suggestion can be edited before copying"
+    panel.output.setPlainText(texts[1] + " (edited)")
+    panel.copy_button.click()
+    qtbot.waitUntil(lambda: "kept" in panel.status.text(), timeout=60_000)
+    assert panel.kept.text().startswith("1 of your choices will be used in the next training")
+    window.show_panel("Privacy")
+    assert "Answers you kept: 1" in window.privacy.choices.text()
+
+
+def test_drafts_say_which_model_writes_them(window):
+    panel = window.show_panel("Write")
+    panel.task.setCurrentIndex(panel.task.findData("free"))
+    assert panel.note.isVisibleTo(panel) and not panel.suggestions.isVisibleTo(panel)
+    assert "larger model" in panel.note.text()
+    panel.note.linkActivated.emit("settings")
+    assert window.stack.currentWidget() is window.panels["Settings"]

@@ -90,7 +90,7 @@ def test_add_search_and_incremental_reindex(tmp_path: Path, library: Library) ->
         for retriever in ("bm25", "dense"):
             assert reader.search("cucumbers trellis", k=1, retriever=retriever)[0].source \
                 == str(files["garden"])
-        assert reader._store is None  # served by the saved matrix: Chroma not even opened
+        assert not reader.store_is_open  # served by the saved matrix: Chroma not even opened
         kayak = tmp_path / "docs" / "kayak.md"
         kayak.write_text("# Kayak\n\nPaddling the kayak across the fjord at dawn.\n")
         assert library.add_job([tmp_path / "docs"]).execute().indexed == 1
@@ -177,8 +177,8 @@ def test_forget_leaves_no_trace_of_the_canary(tmp_path: Path, library: Library) 
         assert library.search("cobalt orchard lanterns", k=1, retriever=retriever)[0].source \
             == str(secret)
     (chunk_id,) = library.manifest.chunk_ids([str(secret)])
-    stored = library.store._collection.get(ids=[chunk_id], include=["embeddings"])
-    vector = np.asarray(stored["embeddings"][0], dtype=np.float32).tobytes()
+    vector = next(vectors[ids.index(chunk_id)] for ids, vectors in library.store.vectors()
+                  if chunk_id in ids).tobytes()
     needles = [CANARY.encode(), CANARY.lower().encode(), vector]
     root = library.dir
 
@@ -293,3 +293,84 @@ def test_a_damaged_saved_index_is_rebuilt(tmp_path: Path, library: Library) -> N
         reader.close()
     matrix = np.load(library.dir / "vectors" / "vectors.npy")
     assert matrix.shape == (library.manifest.chunk_count(), 384)
+
+
+def test_a_search_that_read_before_a_forget_does_not_save_it_back(tmp_path: Path,
+                                                                 library: Library) -> None:
+    """A rebuild reads the stores, a forget (another process: the CLI while the GUI searches)
+    purges, then the rebuild finishes: it must not write bm25/ or vectors/ back."""
+    _corpus(tmp_path / "docs")
+    secret = tmp_path / "docs" / "secret.md"
+    secret.write_text(f"# {CANARY}\n\n{CANARY}.\n")
+    library.add_job([tmp_path / "docs"]).execute()
+    (chunk_id,) = library.manifest.chunk_ids([str(secret)])
+    stored = library.store._collection.get(ids=[chunk_id], include=["embeddings"])
+    vector = np.asarray(stored["embeddings"][0], dtype=np.float32)
+    library.close()
+
+    def search_while_forgotten(retriever: str) -> list:
+        searcher, forgetter = Library(library.profile), Library(library.profile)
+        reader = searcher.manifest if retriever == "bm25" else searcher.store
+        name = "chunk_texts" if retriever == "bm25" else "vectors"
+        read = getattr(reader, name)
+
+        def read_then_forget() -> list:
+            data = list(read())
+            forgetter.forget(secret)
+            return data
+
+        setattr(reader, name, read_then_forget)
+        try:
+            return searcher.search("cobalt orchard lanterns", k=5, retriever=retriever)
+        finally:
+            searcher.close()
+            forgetter.close()
+
+    needles = [b"cobalt", chunk_id.encode(), vector.tobytes()]
+
+    def leaks() -> list[tuple[Path, bytes]]:
+        return [(p, n) for p in library_files(library.dir) for n in needles
+                if n in p.read_bytes()]
+
+    for retriever in ("bm25", "dense"):
+        hits = search_while_forgotten(retriever)
+        assert all(h.source != str(secret) for h in hits)
+        assert not leaks(), (retriever, leaks())
+        adder = Library(library.profile)
+        adder.add_job([secret]).execute()  # back in, to be forgotten during the next rebuild
+        adder.close()
+
+
+def test_indexing_updates_the_lexical_index_in_place(tmp_path: Path, library: Library) -> None:
+    """The first BM25 search after a change reads no chunk texts (no rebuild), in this process
+    and in another one, and ranks exactly as an index rebuilt from scratch."""
+    files = _corpus(tmp_path / "docs")
+    library.add_job([tmp_path / "docs"]).execute()
+    assert library.search("tomatoes", k=1)[0].source == str(files["garden"])  # built once
+    (tmp_path / "docs" / "bikes.md").write_text("# Bikes\n\nA bicycle rack shaped like a fish.\n")
+    files["garden"].write_text("# Garden\n\nThe courgettes climb the fish-shaped trellis.\n")
+    files["notes"].unlink()
+    report = library.add_job([tmp_path / "docs"]).execute()
+    assert (report.indexed, report.removed) == (2, 1)
+
+    def no_rebuild() -> None:
+        raise AssertionError("the lexical index was rebuilt")
+
+    other = Library(library.profile)
+    rebuilt = Library(library.profile)
+    try:
+        for reader in (library, other):
+            reader.manifest.chunk_texts = no_rebuild  # type: ignore[method-assign]
+        rebuilt._lexical.folder = tmp_path / "rebuilt-bm25"  # its own index, from scratch
+        for query in ("fish", "tomatoes", "liveness probe", "bicycle fish trellis", "budget"):
+            expected = [(h.doc_id, round(h.score, 4))
+                        for h in rebuilt.search(query, k=5, retriever="bm25")]
+            for reader in (library, other):
+                assert [(h.doc_id, round(h.score, 4))
+                        for h in reader.search(query, k=5, retriever="bm25")] == expected, query
+        assert {h.source for h in library.search("fish", k=5)} == {
+            str(tmp_path / "docs" / "bikes.md"), str(files["garden"])}
+        assert library.search("liveness probe", k=5) == []
+    finally:
+        other.close()
+        rebuilt.close()

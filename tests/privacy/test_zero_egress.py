@@ -32,9 +32,13 @@ session: it runs inside an empty network namespace *and* under strace, so every 
 must work with no network and no process may even attempt a non-local connection (an
 attempt shows in the trace whether or not it could succeed).  Both complete variants,
 with the evaluation, are ``slow``; the traced one runs with the machine's network up.
-The desktop session (about 10 CPU-seconds) runs both ways by default.  A variant is
-skipped only when its tool is missing or not permitted (``packaging/system-deps.sh``
-installs strace and util-linux).
+The desktop session (about 10 CPU-seconds) runs both ways by default.  The traced
+sessions run with every proxy variable (``http_proxy``, ``HTTPS_PROXY``, ``ALL_PROXY``…)
+pointing at a recording proxy on loopback: it must be handed nothing, and no process may
+attempt any IP address at all, loopback included.  A variant is
+skipped only when its tool is missing or not permitted, with the reason and how to allow
+it (``packaging/system-deps.sh`` installs strace and util-linux), and never in CI
+(``CI=true``), where that is a failure.
 """
 
 from __future__ import annotations
@@ -50,27 +54,29 @@ from tests.privacy.pipeline import (
     PROMPT,
     SESSION_TIMEOUT_S,
     Inkwell,
+    LoopbackProxy,
     Tracer,
     Wrap,
     cli_pipeline,
     desktop_session,
     egress_summary,
     namespaces_usable,
+    need_os_proof,
     strace_usable,
     unshare_wrap,
     write_corpus,
 )
 
 
-def _need(reason: str | None) -> None:
-    if reason is not None:
-        pytest.skip(reason)
-
-
-def _assert_no_egress(tracer: Tracer, ink: Inkwell) -> dict[str, object]:
+def _assert_no_egress(tracer: Tracer, ink: Inkwell, proxy: LoopbackProxy) -> dict[str, object]:
     summary = egress_summary(tracer.calls())
     assert summary["non_local"] == 0, (
         f"non-local network calls: {summary['non_local_calls']}\nsummary: {summary}")
+    # The session ran with every proxy variable pointing at a loopback proxy: nothing was
+    # handed to it, and no process even tried an IP address, loopback included (Inkwell
+    # itself uses none: the network guard's loopback allowlist is empty by default).
+    assert proxy.requests == [], proxy.requests
+    assert summary["ip_endpoints"] == [], summary
     # The trace must really have covered the session: every step left its log.
     assert len(tracer.logs) == len(ink.steps)
     assert all(log.exists() for log in tracer.logs)
@@ -78,16 +84,17 @@ def _assert_no_egress(tracer: Tracer, ink: Inkwell) -> dict[str, object]:
 
 
 def _traced_cli_session(tmp_path: Path, evaluate: bool, offline: bool) -> None:
-    _need(strace_usable())
+    need_os_proof(strace_usable())
     if offline:
-        _need(namespaces_usable())
+        need_os_proof(namespaces_usable())
     corpus = write_corpus(tmp_path / "corpus")
     tracer = Tracer(tmp_path / "trace")
     wrap: Wrap = (lambda name, cmd: unshare_wrap(name, tracer(name, cmd))) if offline else tracer
-    ink = Inkwell(tmp_path / "home", wrap=wrap)
-    facts = cli_pipeline(ink, tmp_path / "corpus", corpus["md"], evaluate=evaluate)
+    with LoopbackProxy() as proxy:
+        ink = Inkwell(tmp_path / "home", wrap=wrap, extra_env=proxy.env())
+        facts = cli_pipeline(ink, tmp_path / "corpus", corpus["md"], evaluate=evaluate)
     assert facts["added"]["errors"] == 0 and facts["added"]["indexed"] == len(corpus)
-    _assert_no_egress(tracer, ink)
+    _assert_no_egress(tracer, ink, proxy)
 
 
 @pytest.mark.timeout(SESSION_TIMEOUT_S)
@@ -107,7 +114,7 @@ def test_complete_cli_session_makes_no_non_local_connection(tmp_path: Path) -> N
 @pytest.mark.slow
 @pytest.mark.timeout(2 * SESSION_TIMEOUT_S)
 def test_complete_cli_session_works_without_any_network(tmp_path: Path) -> None:
-    _need(namespaces_usable())
+    need_os_proof(namespaces_usable())
     corpus = write_corpus(tmp_path / "corpus")
     ink = Inkwell(tmp_path / "home", wrap=unshare_wrap)
     facts = cli_pipeline(ink, tmp_path / "corpus", corpus["md"])  # every step must exit 0
@@ -124,17 +131,18 @@ def _desktop(ink: Inkwell, corpus: dict[str, Path], folder: Path) -> dict[str, o
 
 @pytest.mark.timeout(SESSION_TIMEOUT_S)
 def test_desktop_session_makes_no_non_local_connection(tmp_path: Path) -> None:
-    _need(strace_usable())
+    need_os_proof(strace_usable())
     corpus = write_corpus(tmp_path / "corpus")
     tracer = Tracer(tmp_path / "trace")
-    ink = Inkwell(tmp_path / "home", wrap=tracer)
-    _desktop(ink, corpus, tmp_path / "corpus")
-    _assert_no_egress(tracer, ink)
+    with LoopbackProxy() as proxy:
+        ink = Inkwell(tmp_path / "home", wrap=tracer, extra_env=proxy.env())
+        _desktop(ink, corpus, tmp_path / "corpus")
+    _assert_no_egress(tracer, ink, proxy)
 
 
 @pytest.mark.timeout(SESSION_TIMEOUT_S)
 def test_desktop_session_works_without_any_network(tmp_path: Path) -> None:
-    _need(namespaces_usable())
+    need_os_proof(namespaces_usable())
     corpus = write_corpus(tmp_path / "corpus")
     ink = Inkwell(tmp_path / "home", wrap=unshare_wrap)
     _desktop(ink, corpus, tmp_path / "corpus")
@@ -170,7 +178,7 @@ def test_the_trace_sees_every_attempt(tmp_path: Path) -> None:
     The payload spells an address, as a document sent over a socket might: with
     ``-s 0`` it is never printed, so it cannot be mistaken for a destination.
     """
-    _need(strace_usable())
+    need_os_proof(strace_usable())
     tracer = Tracer(tmp_path / "trace")
     cmd = tracer("probe", [sys.executable, "-I", "-c", PROBE])
     subprocess.run(cmd, check=True, timeout=120)
@@ -185,7 +193,7 @@ def test_the_trace_sees_every_attempt(tmp_path: Path) -> None:
 
 def test_the_namespace_has_no_network(tmp_path: Path) -> None:
     """The namespace's positive control: the same reach for another machine fails there."""
-    _need(namespaces_usable())
+    need_os_proof(namespaces_usable())
     code = "import socket; socket.create_connection(('192.0.2.1', 80), timeout=5)"
     proc = subprocess.run(unshare_wrap("probe", [sys.executable, "-I", "-c", code]),
                           capture_output=True, text=True, timeout=60, check=False)

@@ -118,9 +118,11 @@ class Backend(ABC):
 
 def choose_backend(name: str = "auto") -> Backend:
     """``auto``: mlx on Apple Silicon when mlx-lm is installed, else torch (CPU or CUDA)."""
+    from core import trainer
     from core.adapters.backends.mlx_backend import MlxBackend
     from core.adapters.backends.torch_backend import TorchBackend
 
+    trainer.require()  # both backends train from the base that torch dequantizes (base.py)
     if name == "auto":
         apple = platform.system() == "Darwin" and platform.machine() == "arm64"
         name = "mlx" if apple and MlxBackend.available() else "torch"
