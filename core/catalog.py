@@ -41,6 +41,7 @@ from core.adapters.memory import (
 )
 from core.errors import DiskFull, InkwellError, JobCancelled, NetworkRefused
 from core.jobs import Job
+from core.locks import hold
 from core.models import ModelInfo, ModelRegistry
 from core.paths import Home
 from core.runtime import DEFAULT_CONTEXT
@@ -213,6 +214,12 @@ class DownloadJob(Job[ModelInfo]):
             fh.write(json.dumps(record) + "\n")
 
     def run(self) -> ModelInfo:
+        # One download of a file at a time: two would append to the same part file.
+        lock = self.target.with_name(self.target.name + ".lock")
+        with hold(lock, busy=f"another Inkwell process is already downloading {self.entry.name}"):
+            return self._download()
+
+    def _download(self) -> ModelInfo:
         if self.target.exists():
             return self._register()
         request = {
