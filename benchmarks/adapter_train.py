@@ -58,7 +58,6 @@ def _train(model_name: str, questions: Path, n_items: int, steps: int | None) ->
     """Train one adapter in this process; time it; report RSS."""
     from core.adapters.config import TrainConfig
     from core.adapters.job import TrainJob
-    from core.adapters.memory import model_shape, training_estimate
     from core.models import ModelRegistry
     from core.paths import Home
 
@@ -101,8 +100,6 @@ def _train(model_name: str, questions: Path, n_items: int, steps: int | None) ->
         "val_loss_base": record.val_loss_base,
         "val_loss": record.val_loss,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        # What Inkwell estimated before training (core/adapters/memory.py), to check it against.
-        "estimate_mb": round(training_estimate(model_shape(model), config).total / 1e6),
     }
 
 
@@ -180,7 +177,7 @@ def main() -> int:
     for p in probes:
         print(
             f"{p['model']:24} {p['s_per_step']:6.2f} s/step  {p['examples_per_s']:5.2f} ex/s  "
-            f"peak RSS {p['peak_rss_mb']} MB (estimated {p['estimate_mb']} MB)"
+            f"peak RSS {p['peak_rss_mb']} MB"
         )
     print(
         f"full SmolLM2 adapter on {full['items']} items: {full['wall_s']} s wall, "

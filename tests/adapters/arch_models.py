@@ -84,6 +84,8 @@ def sentencepiece_model(out: Path, vocab_size: int = 512) -> Path:
         sentence_iterator=iter(texts), model_writer=buffer, vocab_size=vocab_size,
         model_type="bpe", byte_fallback=True, num_threads=1, character_coverage=1.0,
         unk_id=0, bos_id=1, eos_id=2, pad_id=-1, minloglevel=2,
+        # llama.cpp looks these up by text in every Phi-3 vocabulary (llama-vocab.cpp)
+        user_defined_symbols=["<|endoftext|>"],
     )
     out.write_bytes(buffer.getvalue())
     return out
@@ -143,23 +145,24 @@ def convert(jobs: list[tuple[Path, Path]]) -> None:
         raise RuntimeError(f"llama.cpp's converter failed:\n{done.stderr[-4000:]}")
 
 
-_CONVERT_LORA = """
+_CONVERT_LORAS = """
 import runpy, sys
 from core.privacy import install_network_guard
 install_network_guard()
 sys.path[:0] = [{vendor!r}]
-sys.argv = ["convert_lora_to_gguf.py", {peft!r}, "--base", {base!r}, "--outfile", {out!r},
-            "--outtype", "f32"]
-runpy.run_path({script!r}, run_name="__main__")
+for peft, base, out in {jobs!r}:
+    sys.argv = ["convert_lora_to_gguf.py", peft, "--base", base, "--outfile", out,
+                "--outtype", "f32"]
+    runpy.run_path({script!r}, run_name="__main__")
 """
 
 
-def convert_lora(peft_dir: Path, base_hf: Path, out: Path) -> Path:
-    """llama.cpp's own LoRA converter: the independent check of Inkwell's GGUF export."""
-    code = _CONVERT_LORA.format(vendor=str(VENDOR), peft=str(peft_dir), base=str(base_hf),
-                                out=str(out), script=str(VENDOR / "convert_lora_to_gguf.py"))
+def convert_loras(jobs: list[tuple[Path, Path, Path]]) -> None:
+    """llama.cpp's own LoRA converter on every (PEFT folder, base folder, GGUF file), in one
+    process: the independent check of Inkwell's GGUF export."""
+    code = _CONVERT_LORAS.format(vendor=str(VENDOR), jobs=[tuple(map(str, j)) for j in jobs],
+                                 script=str(VENDOR / "convert_lora_to_gguf.py"))
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                           text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"llama.cpp's LoRA converter failed:\n{done.stderr[-4000:]}")
-    return out

@@ -8,25 +8,27 @@ check (``inkwell adapter verify``) passes.  llama.cpp's own LoRA converter
 (``convert_lora_to_gguf.py``) converts the same PEFT adapter independently, and its tensors
 must equal Inkwell's export: the per-architecture rules (q/k permutation for llama and
 mistral, fused qkv/gate_up for phi3) are checked against the converter, not against the
-tests' idea of them.
+tests' idea of them.  The converters run once for all seven (one process each): starting
+one is most of their cost.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from core.adapters.config import TrainConfig
 from core.adapters.job import TrainJob
-from core.adapters.verify import verify_adapter
+from core.adapters.verify import MIN_CORRELATION, verify_adapter
 from core.models import ModelRegistry
 from tests.adapters.arch_models import (
     ARCHS,
     build_hf,
     convert,
-    convert_lora,
+    convert_loras,
     sentencepiece_model,
     smollm2_tokenizer,
 )
@@ -48,29 +50,50 @@ def arch_models(tmp_path_factory: pytest.TempPathFactory, smollm2) -> dict[str, 
 
 
 @pytest.fixture(scope="session")
-def arch_profile(tmp_path_factory: pytest.TempPathFactory):
+def trained(arch_models, commit_examples, tmp_path_factory) -> dict[str, Any]:
+    """name -> (model, adapter record, llama.cpp's conversion of its PEFT folder, cache dir),
+    or the error that stopped that architecture (raised by its own test, not the others')."""
     from core.paths import Home
 
-    return Home.resolve(tmp_path_factory.mktemp("archs-home")).ensure().profile("default").ensure()
+    profile = Home.resolve(tmp_path_factory.mktemp("archs-home")).ensure().profile("default")
+    profile.ensure()
+    theirs = tmp_path_factory.mktemp("archs-lora")
+    results: dict[str, Any] = {}
+    for name, (_hf, path) in arch_models.items():
+        try:
+            model = ModelRegistry(profile.home).add(path, name=f"tiny-{name}")
+            record = TrainJob(profile, model, commit_examples, FAST, name=name).execute()
+            results[name] = (model, record, theirs / f"{name}.gguf", profile.home.cache_dir)
+        except Exception as exc:  # reported by this architecture's test
+            results[name] = exc
+    convert_loras([(r[1].peft_dir, arch_models[n][0], r[2])
+                   for n, r in results.items() if not isinstance(r, Exception)])
+    return results
 
 
 @pytest.mark.parametrize("name", sorted(ARCHS))
-def test_train_export_and_parity(name, arch_models, arch_profile, commit_examples, tmp_path):
+def test_train_export_and_parity(name, trained) -> None:
     import gguf
 
-    hf, path = arch_models[name]
-    model = ModelRegistry(arch_profile.home).add(path, name=f"tiny-{name}")
-    assert model.architecture == ARCHS[name].gguf_arch
-
-    record = TrainJob(arch_profile, model, commit_examples, FAST, name=name).execute()
+    result = trained[name]
+    if isinstance(result, Exception):
+        raise result
+    model, record, theirs, cache_dir = result
+    assert model.architecture == ARCHS[name].gguf_arch  # llama.cpp's converter's name
     assert record.steps == FAST.steps and record.gguf_path.exists()
 
-    report = verify_adapter(record, model, arch_profile.home.cache_dir)
-    assert report.passed, report.to_json()
-    assert min(p.effect_correlation for p in report.prompts) > 0.99, report.to_json()
+    # ``adapter verify``'s correlation and top-5 criteria, and the adapter's own effect on the
+    # logits the same in llama.cpp as in torch: an export that breaks a rule (an unpermuted or
+    # misplaced row) moves the effect, not just the noise.  Its error-ratio criterion is
+    # calibrated on quantized real models; on a 2-block f16 model the base's llama.cpp-vs-torch
+    # noise is ~1e-4 and the ratio swings with float rounding alone (docs/ADAPTERS.md).
+    report = verify_adapter(record, model, cache_dir)
+    numbers = [(p.correlation, p.same_top, p.effect_correlation, p.error_ratio)
+               for p in report.prompts]
+    assert all(p.correlation >= MIN_CORRELATION and p.same_top for p in report.prompts), numbers
+    assert all(p.effect_correlation > 0.999 for p in report.prompts), numbers
 
     # llama.cpp's own LoRA converter, from the same PEFT folder, writes the same tensors.
-    theirs = convert_lora(record.peft_dir, hf, tmp_path / "theirs.gguf")
     ours = {t.name: np.array(t.data) for t in gguf.GGUFReader(record.gguf_path).tensors}
     reference = {t.name: np.array(t.data) for t in gguf.GGUFReader(theirs).tensors}
     assert set(ours) == set(reference)
