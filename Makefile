@@ -15,7 +15,7 @@ test:
 	./inkwell-setup test
 
 test-slow:
-	./inkwell-setup test -m slow
+	./inkwell-setup test-slow
 
 check:  # needs the test tools: ./inkwell-setup test (or make test) once
 	.venv/bin/ruff check core desktop tests benchmarks

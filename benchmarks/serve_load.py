@@ -63,6 +63,7 @@ def main() -> int:
     ap.add_argument("--latency-runs", type=int, default=5)
     args = ap.parse_args()
 
+    load_at_start = os.getloadavg()[0]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     home = Path(tempfile.mkdtemp(prefix="inkwell-serve-bench-"))
     subprocess.run(inkwell(home, "library", "add", args.library, "--json"), env=env, check=True,
@@ -128,6 +129,9 @@ def main() -> int:
         "max_tokens": args.max_tokens,
         "queue": args.queue,
         "machine_cores": os.cpu_count(),
+        # The machine's 1-minute load average when the run started and ended: other work
+        # on the same cores stretches every wall time here.
+        "load_average": [round(load_at_start, 1), round(os.getloadavg()[0], 1)],
         "rounds": rounds,
         "rss_mib": {
             "after_warmup": round(rss[0] / 2**20, 1),

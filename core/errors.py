@@ -8,8 +8,11 @@ traceback.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import shutil
+from collections.abc import Iterator
 
 
 class InkwellError(Exception):
@@ -68,8 +71,30 @@ def is_disk_full(exc: BaseException, folder: str | os.PathLike[str] | None = Non
         current = current.__cause__ or current.__context__
     if folder is not None:
         try:
-            st = os.statvfs(folder)
+            return shutil.disk_usage(folder).free < LOW_SPACE_BYTES  # statvfs is POSIX-only
         except OSError:
             return False
-        return st.f_bavail * st.f_frsize < LOW_SPACE_BYTES
     return False
+
+
+@contextlib.contextmanager
+def disk_full_becomes_error(
+    where: str | os.PathLike[str], what: str, advice: str,
+    folder: str | os.PathLike[str] | None = None,
+) -> Iterator[None]:
+    """Inside the block, a full disk (:func:`is_disk_full`) raises :class:`DiskFull`.
+
+    Its message: "``where``: the disk is full, ``what`` could not be saved (reason);
+    ``advice``" — the same shape wherever Inkwell writes.
+    """
+    try:
+        yield
+    except DiskFull:
+        raise
+    except Exception as exc:
+        if not is_disk_full(exc, folder):
+            raise
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise DiskFull(
+            f"{where}: the disk is full, {what} could not be saved ({reason}); {advice}"
+        ) from exc

@@ -43,6 +43,8 @@ class GenerationParams:
     repeat_penalty: float = 1.0
     # Word n-grams an answer may not repeat (core.decoding.NoRepeatWords); 0: no rule.
     no_repeat_ngram: int = 0
+    # A text whose opening words the answer may not copy past a few (NoCopiedOpening).
+    no_copy_of: str = ""
 
 
 @dataclass(frozen=True)
@@ -56,9 +58,9 @@ def default_threads() -> int:
 
     llama.cpp's worker threads spin-wait for each other; when another busy
     process (indexing, adapter training, the GUI) takes a core from them, every
-    token waits on a descheduled thread.  Measured on 2 cores under load:
-    SmolLM2 generated 32 tokens in 10.4 s with 2 threads and 0.9 s with 1.
-    Leaving a core free keeps writing responsive while Inkwell's own jobs run.
+    token waits on a descheduled thread (on 2 busy cores, ten times slower with
+    both threads than with one: README, Speed).  Leaving a core free keeps
+    writing responsive while Inkwell's own jobs run.
     """
     env = os.environ.get("INKWELL_THREADS")
     if env and env.isdigit() and int(env) > 0:
@@ -168,6 +170,7 @@ class ModelRuntime:
         self._formatter = self._chat_formatter(template) if template else None
         self._adapters: dict[tuple[str, float], Any] = {}
         self._active: ActiveAdapter | None = None
+        self._prefix: tuple[int, ...] | None = None  # what the KV cache holds: see _evaluate
 
     # -- adapters -----------------------------------------------------------------------------
 
@@ -212,6 +215,7 @@ class ModelRuntime:
                 raise InkwellError(f"llama.cpp refused to apply adapter {adapter} (code {rc})")
             # The cached prefix was computed with the previous adapter: forget it.
             self.llama.reset()
+            self._prefix = None
             self._active = adapter
 
     @property
@@ -284,12 +288,11 @@ class ModelRuntime:
         """Yield text pieces as llama.cpp produces them; ``prompt`` is sent as it is."""
         with self.lock:
             self.use_adapter(adapter)
-            # Re-evaluate the whole prompt: reusing a cached prefix evaluates tokens in other
-            # batch shapes, which changes logits in the last bits and can flip a greedy choice.
-            # An answer must be a function of the request alone (evaluation, Regenerate).
-            self.llama.reset()
+            tokens = self._evaluate(prompt)
+            # Given the tokens, llama.cpp finds all but the last in its cache and decodes that
+            # one alone before sampling.
             pieces = self.llama.create_completion(
-                prompt,
+                tokens,
                 max_tokens=params.max_tokens,
                 temperature=params.temperature,
                 top_p=params.top_p,
@@ -309,15 +312,43 @@ class ModelRuntime:
             finally:
                 pieces.close()  # type: ignore[union-attr]
 
+    def _evaluate(self, prompt: str) -> list[int]:
+        """The prompt's tokens, all but the last evaluated into the KV cache.
+
+        Every answer and score is computed the same way: the prompt minus its last
+        token in one pass over exactly those tokens, then the last token alone.  So
+        the cached pass can be reused — Regenerate and each further suggestion for
+        the same prompt skip evaluating it — and an answer stays a function of the
+        request alone (a prefix evaluated as part of a longer batch differs in the
+        last bits, which can flip a greedy choice, so only an exact match is reused).
+        """
+        tokens = self.llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+        head = tuple(tokens[:-1])
+        if head != self._prefix:
+            self._prefix = None
+            self.llama.reset()
+            self.llama.eval(list(head))
+            self._prefix = head
+        self.llama.n_tokens = len(head)
+        return tokens
+
     def _processors(self, params: GenerationParams) -> Any:
-        if not params.no_repeat_ngram:
-            return None
         from llama_cpp import LogitsProcessorList
 
-        from core.decoding import NoRepeatWords
+        from core.decoding import COPIED_WORDS, NoCopiedOpening, NoRepeatWords
 
-        rule = NoRepeatWords(params.no_repeat_ngram, self._detokenize, self._first_token)
-        return LogitsProcessorList([rule])
+        rules: list[Any] = []
+        if params.no_repeat_ngram:
+            rules.append(
+                NoRepeatWords(params.no_repeat_ngram, self._detokenize, self._first_token)
+            )
+        if params.no_copy_of:
+            rules.append(
+                NoCopiedOpening(
+                    params.no_copy_of, COPIED_WORDS, self._detokenize, self._first_token
+                )
+            )
+        return LogitsProcessorList(rules) if rules else None
 
     def _detokenize(self, tokens: Sequence[int]) -> str:
         return self.llama.detokenize(list(tokens)).decode("utf-8", "ignore")
@@ -339,9 +370,8 @@ class ModelRuntime:
         """
         with self.lock:
             self.use_adapter(adapter)
-            head = self.llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
-            self.llama.reset()
-            self.llama.eval(head)
+            head = self._evaluate(prompt)
+            self.llama.eval(head[-1:])
             first = self._last_logprobs()
             scores = []
             for text in continuations:
@@ -370,20 +400,12 @@ class ModelRuntime:
         top = logits.max()
         return logits - top - np.log(np.exp(logits - top).sum())
 
-    def complete(
-        self,
-        prompt: str,
-        params: GenerationParams = GenerationParams(),
-        adapter: ActiveAdapter | None = None,
-        cancel: CancelToken | None = None,
-    ) -> str:
-        return "".join(self.stream(prompt, params, adapter, cancel))
-
     def next_token_logits(self, prompt: str, adapter: ActiveAdapter | None = None) -> np.ndarray:
         """Logits for the token after ``prompt`` (used by adapter parity checks and tests)."""
         with self.lock:
             self.use_adapter(adapter)
             tokens = self.llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+            self._prefix = None
             self.llama.reset()
             self.llama.eval(tokens)
             return np.array(self.llama.scores[self.llama.n_tokens - 1], dtype=np.float32)
@@ -417,10 +439,3 @@ def unload_all() -> None:
 
 atexit.register(unload_all)
 
-
-def stop_sequences(*groups: Sequence[str]) -> tuple[str, ...]:
-    seen: dict[str, None] = {}
-    for group in groups:
-        for s in group:
-            seen.setdefault(s, None)
-    return tuple(seen)

@@ -26,7 +26,7 @@ from core.jobs import Progress
 from core.models import ModelRegistry
 from desktop.charts import LineChart
 from desktop.session import Session
-from desktop.training import TrainingProcess, interrupted_requests, write_request
+from desktop.training import TrainingRunner, interrupted_requests, training_job
 from desktop.widgets import ProgressRow, button, confirm, panel_layout, set_status, status_label
 from desktop.workers import Worker, Workers
 
@@ -68,7 +68,7 @@ class AdapterPanel(QWidget):
         self.workers = workers
         self.train_config = TrainConfig()  # the automatic step budget; tests shorten it
         self.status = status_label()
-        self.process = TrainingProcess(session, self)
+        self.process = TrainingRunner(workers, self)
         self.process.progress.connect(self._progress)
         self.process.trained.connect(self._trained)
         self.process.failed.connect(lambda msg: set_status(self.status, msg, error=True))
@@ -209,7 +209,7 @@ class AdapterPanel(QWidget):
         if self.busy:
             return
         try:
-            request = write_request(self.session, self.train_config)
+            job = training_job(self.session, self.train_config)
         except InkwellError as exc:
             set_status(self.status, str(exc), error=True)
             return
@@ -218,13 +218,13 @@ class AdapterPanel(QWidget):
         self.progress_row.start("Starting the training process…")
         self.train_button.setEnabled(False)
         self.resume_note.setText("")
-        self.process.start(request)
+        self.process.start(job)
 
     def cancel(self) -> None:
         self.process.cancel()
 
     def shutdown(self) -> None:
-        self.process.stop_and_wait()
+        self.process.cancel()  # the window then waits for its workers, this training among them
 
     def _progress(self, p: Progress) -> None:
         loss = p.metrics.get("loss")

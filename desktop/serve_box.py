@@ -104,7 +104,7 @@ class EditorAccessBox(QGroupBox):
         if self.server is not None:
             return
         service = Service(self.session.home, self.session.profile,
-                          library=self.session.library())
+                          runtime_for=self.session.load_model, library=self.session.library())
         try:
             server = InkwellServer(service, "localhost", self.port.value())
             server.start()

@@ -131,6 +131,10 @@ class Workers(QObject):
     def busy(self) -> bool:
         return bool(self._running)
 
+    def is_running(self, worker: Worker) -> bool:
+        """Whether ``worker`` was started here and has not finished (its work has returned)."""
+        return worker in self._running
+
     def cancel_all(self) -> None:
         for worker in list(self._running):
             worker.cancel()

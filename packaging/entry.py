@@ -17,7 +17,7 @@ from pathlib import Path
 
 from core.privacy import install_network_guard
 
-# core.adapters.job.TRAIN_WORKER_FLAG, spelled out: importing that module costs the
+# core.adapters.protocol.TRAIN_WORKER_FLAG, spelled out: importing that module costs the
 # command line's fast paths numpy and more (tests/test_selftest.py checks they agree).
 TRAIN_WORKER_FLAG = "--train-worker"
 

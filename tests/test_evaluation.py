@@ -197,3 +197,36 @@ def test_eval_fractions_end_to_end(tmp_path, sample_data, capsys) -> None:
     assert set(half["queries"][0]["predictions"]) == {"peft", "first-12-words", "nearest-title"}
     assert (out / "gain_vs_data_fraction.png").read_bytes().startswith(b"\x89PNG")
     assert "Wilcoxon" in (out / "fractions.md").read_text()
+
+
+@pytest.mark.slow
+def test_eval_on_ray_matches_the_plain_run(tmp_path, sample_data, capsys, monkeypatch) -> None:
+    """A local Ray run (one task per user, 2 workers) gives the plain run's predictions."""
+    pytest.importorskip("ray", reason="Ray is the optional 'cluster' extra")
+    monkeypatch.setenv("INKWELL_THREADS", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    data = sample_data / "commit_subject"
+    args = ["--users", "2", "--max-queries", "1", "--methods", "none,rag,peft", "--json"]
+    assert _eval(tmp_path / "home", data, tmp_path / "plain", *args) == 0
+    plain = json.loads(capsys.readouterr().out)
+    ray_args = [*args, "--ray", "--ray-workers", "2"]
+    assert _eval(tmp_path / "home", data, tmp_path / "ray", *ray_args) == 0
+    on_ray = json.loads(capsys.readouterr().out)
+    assert on_ray["systems"] == plain["systems"]
+    for name in ("none", "rag", "peft"):
+        predictions = f"predictions_{name}.json"
+        assert load_outputs(tmp_path / "ray" / predictions) == load_outputs(
+            tmp_path / "plain" / predictions
+        )
+    # Results are written by the driver exactly as a plain run writes them: a rerun resumes.
+    assert len(list((tmp_path / "ray" / "users").glob("*.json"))) == 2
+
+
+def test_ray_refuses_the_data_dir(tmp_path) -> None:
+    from core.errors import InkwellError
+    from core.evaluation.distributed import refuse_personal_data
+
+    home = tmp_path / "home"
+    with pytest.raises(InkwellError, match="benchmark data"):
+        refuse_personal_data(home / "profiles" / "default" / "library", home)
+    refuse_personal_data(tmp_path / "lamp", home)  # elsewhere: fine

@@ -55,7 +55,7 @@ def test_reentrant_in_a_thread_exclusive_between_threads(tmp_path: Path) -> None
 
     with lock.hold(busy="x") as outer, hold(path, busy="x") as inner:
         assert outer and not inner and lock.held
-        t = threading.Thread(target=other_thread)
+        t = threading.Thread(target=other_thread, daemon=True)
         t.start()
         t.join(30)
     assert seen == ["held by another thread"]

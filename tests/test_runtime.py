@@ -9,6 +9,11 @@ from core.jobs import CancelToken
 from core.runtime import ActiveAdapter, GenerationParams, get_runtime
 
 
+def _complete(rt, prompt: str, params: GenerationParams) -> str:
+    """The whole answer, as the writer collects it from the stream."""
+    return "".join(rt.stream(prompt, params))
+
+
 @pytest.mark.parametrize("model_fixture", ["smollm2", "gemma"])
 def test_generates_text_with_each_bundled_model(model_fixture, request) -> None:
     model = request.getfixturevalue(model_fixture)
@@ -19,7 +24,7 @@ def test_generates_text_with_each_bundled_model(model_fixture, request) -> None:
     text = "".join(pieces)
     assert text.strip()
     # Greedy decoding is deterministic: the same request gives the same text.
-    assert rt.complete(prompt, GenerationParams(max_tokens=12, stop=stops)) == text
+    assert _complete(rt, prompt, GenerationParams(max_tokens=12, stop=stops)) == text
 
 
 def test_chat_template_only_for_instruction_model(smollm2, gemma) -> None:
@@ -59,3 +64,41 @@ def test_adapter_hot_swap_changes_and_restores_logits(model_fixture, request, tm
     assert rt.llama is llama_before
     # And the adapter again reproduces its own logits (the handle is cached).
     assert np.array_equal(rt.next_token_logits(prompt, adapter), adapted)
+
+
+def test_a_repeated_prompt_is_not_evaluated_again_and_answers_the_same(smollm2) -> None:
+    """Regenerate and further suggestions reuse the prompt's cached evaluation (only its last
+    token is decoded again), and the answer is the one a fresh runtime gives."""
+    from core.runtime import ModelRuntime
+
+    rt = ModelRuntime(smollm2, n_ctx=1024)
+    evaluated: list[int] = []
+    llama_eval = rt.llama.eval
+
+    def counting_eval(tokens):
+        evaluated.append(len(tokens))
+        return llama_eval(tokens)
+
+    rt.llama.eval = counting_eval  # counts what llama.cpp decodes; decoding is unchanged
+    prompt, stops = rt.render("Write a title for an essay about night trains in Europe.")
+    other, _ = rt.render("Write one sentence about the sea.")
+    params = GenerationParams(max_tokens=10, stop=stops)
+    n_prompt = rt.count_tokens(prompt)
+    try:
+        first = _complete(rt, prompt, params)
+        assert evaluated[0] == n_prompt - 1  # the prompt but its last token, in one pass
+        evaluated.clear()
+        assert _complete(rt, prompt, params) == first
+        assert evaluated and max(evaluated) == 1  # then one token at a time: nothing re-read
+        _complete(rt, other, params)
+        sampled = GenerationParams(max_tokens=10, stop=stops, temperature=0.8, seed=7)
+        assert _complete(rt, prompt, params) == first  # another prompt between: same answer
+        again = _complete(rt, prompt, sampled)
+        _complete(rt, other, params)
+        assert _complete(rt, prompt, sampled) == again
+        fresh = ModelRuntime(smollm2, n_ctx=1024)
+        assert _complete(fresh, prompt, params) == first
+        assert _complete(fresh, prompt, sampled) == again
+        fresh.llama.close()
+    finally:
+        rt.llama.close()

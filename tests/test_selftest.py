@@ -8,11 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.adapters.job import TRAIN_WORKER_FLAG, worker_command
-
-# ``python -m core`` as on a machine where the trainer (torch, peft) is not installed.
-WITHOUT_TRAINER = ("import runpy, sys; sys.modules.update(torch=None, peft=None); "
-                   "runpy.run_module('core', run_name='__main__')")
+from core.adapters.protocol import TRAIN_WORKER_FLAG, worker_command
 
 
 def test_selftest_passes_without_the_trainer_and_leaves_no_data_dir(tmp_path: Path) -> None:
@@ -22,7 +18,7 @@ def test_selftest_passes_without_the_trainer_and_leaves_no_data_dir(tmp_path: Pa
     env = {**os.environ, "TMPDIR": str(tmp_path), "INKWELL_HOME": str(tmp_path / "user-home"),
            "INKWELL_CACHE_DIR": str(tmp_path / "cache")}
     out = subprocess.run(
-        [sys.executable, "-c", WITHOUT_TRAINER, "selftest", "--adapter", "apply"],
+        [sys.executable, "-m", "tests.without_trainer", "selftest", "--adapter", "apply"],
         capture_output=True, text=True, timeout=600, env=env,
     )
     assert out.returncode == 0, out.stdout + out.stderr
@@ -35,20 +31,22 @@ def test_selftest_passes_without_the_trainer_and_leaves_no_data_dir(tmp_path: Pa
 
 
 def test_training_without_the_trainer_says_what_it_needs(tmp_path: Path) -> None:
-    code = ("import sys; sys.modules.update(torch=None, peft=None)\n"
-            "from core.adapters.backends import choose_backend\n"
-            "choose_backend()\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120)
+    questions = Path(__file__).parent / "data" / "commit_subject" / "sample_questions.json"
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.without_trainer", "--home", str(tmp_path / "home"),
+         "adapter", "train", "--lamp", str(questions)],
+        capture_output=True, text=True, timeout=300,
+    )
     assert out.returncode != 0
-    assert "TrainerMissing" in out.stderr and "not installed: torch, peft" in out.stderr
-    assert "./inkwell-setup trainer" in out.stderr, out.stderr
+    assert "not installed: torch, peft" in out.stderr, out.stderr
+    assert "GB to download" in out.stderr and "./inkwell-setup trainer" in out.stderr
 
 
 def test_worker_command_from_source(tmp_path: Path) -> None:
     cmd = worker_command(tmp_path, "work", tmp_path / "request.json")
-    assert cmd[:3] == [sys.executable, "-m", "core.adapters.worker"]
-    assert cmd[3:] == ["--home", str(tmp_path), "--profile", "work", "--request",
+    # -P: the working directory is not on the worker's sys.path (a planted core/ cannot load)
+    assert cmd[:4] == [sys.executable, "-P", "-m", "core.adapters.worker"]
+    assert cmd[4:] == ["--home", str(tmp_path), "--profile", "work", "--request",
                        str(tmp_path / "request.json")]
 
 

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from core.errors import InkwellError
+from core.errors import InkwellError, disk_full_becomes_error
 from core.fsutil import ensure_private_dir
 from core.models import ModelInfo
 
@@ -72,27 +72,28 @@ def base_dir(model: ModelInfo, cache_dir: Path) -> Path:
     tmp = target.parent / f".{model.sha256}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        hf = AutoModelForCausalLM.from_pretrained(
-            str(model.path.parent), gguf_file=model.path.name, dtype=torch.float32
-        )
-        # The weights are plain floats now; the GGUF "quantizer" only marks how they were
-        # loaded, and save_pretrained refuses to write a model that carries it.
-        hf.hf_quantizer = None  # type: ignore[assignment]
-        if hasattr(hf.config, "quantization_config"):
-            del hf.config.quantization_config
-        hf.save_pretrained(tmp)
-        tok = AutoTokenizer.from_pretrained(str(model.path.parent), gguf_file=model.path.name)
-        tok.save_pretrained(tmp)
-        (tmp / _COMPLETE).write_text(model.name + "\n", encoding="utf-8")
-        if target.exists():  # a crashed earlier attempt, or another process won the race
-            if (target / _COMPLETE).exists():
-                return target
-            shutil.rmtree(target)
-        os.rename(tmp, target)
+        with disk_full_becomes_error(target, "the dequantized training base",
+                                     "free some space and try again"):
+            hf = AutoModelForCausalLM.from_pretrained(
+                str(model.path.parent), gguf_file=model.path.name, dtype=torch.float32
+            )
+            # The weights are plain floats now; the GGUF "quantizer" only marks how they were
+            # loaded, and save_pretrained refuses to write a model that carries it.
+            hf.hf_quantizer = None  # type: ignore[assignment]
+            if hasattr(hf.config, "quantization_config"):
+                del hf.config.quantization_config
+            hf.save_pretrained(tmp)
+            tok = AutoTokenizer.from_pretrained(str(model.path.parent), gguf_file=model.path.name)
+            tok.save_pretrained(tmp)
+            (tmp / _COMPLETE).write_text(model.name + "\n", encoding="utf-8")
+            if target.exists():  # a crashed earlier attempt, or another process won the race
+                if (target / _COMPLETE).exists():
+                    return target
+                shutil.rmtree(target)
+            os.rename(tmp, target)
     except OSError as exc:
         raise InkwellError(
-            f"{target}: cannot save the dequantized training base ({exc.strerror or exc}); "
-            "free some disk space and try again"
+            f"{target}: cannot save the dequantized training base ({exc.strerror or exc})"
         ) from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

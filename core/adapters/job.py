@@ -4,10 +4,10 @@ The evaluation trains one adapter per benchmark user in its own process with
 :class:`TrainJob`, which reuses the loaded base between users and returns at
 once when an adapter with the same data, settings and base already exists.
 The CLI and the GUI use :class:`TrainProcessJob` / :func:`run_training_subprocess`:
-the same job in a child process (:func:`worker_command`: ``python -m
-core.adapters.worker``, or a frozen app's own executable), so cancel is real (the
-worker checkpoints and exits), a crash cannot take the app down, and progress
-arrives as JSON lines.
+the same job in a child process (the training worker; :mod:`core.adapters.protocol`
+says how it is started, how it reports and how it is stopped), so cancel is real
+(the worker checkpoints and exits), a crash cannot take the app down, and
+progress arrives as JSON lines.
 
 A job's working folder ``<profile>/training/<adapter id>/`` holds its request,
 its spec (which documents it learns from) and its checkpoint; running the same
@@ -18,24 +18,29 @@ The folder is removed once the adapter is published.
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import queue
 import shutil
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-from core.adapters.backends import TrainPlan, choose_backend, make_schedule
+from core.adapters.backends import StepReport, TrainPlan, choose_backend, make_schedule
 from core.adapters.base import check_trainable
 from core.adapters.config import TrainConfig
 from core.adapters.data import Example, fingerprint, split_train_val
 from core.adapters.memory import check_training_fits
+from core.adapters.protocol import (
+    CANCEL_GRACE_S,
+    WORKER_LOG,
+    Event,
+    Finished,
+    ask_to_stop,
+    decode,
+    start_worker,
+)
 from core.adapters.store import (
     TRAINING_REQUEST,
     TRAINING_SPEC,
@@ -56,12 +61,9 @@ __all__ = [
     "TrainJob",
     "TrainProcessJob",
     "run_training_subprocess",
-    "worker_command",
 ]
 
 REQUEST = TRAINING_REQUEST  # forgetting a document reads it too (AdapterStore.mark_stale)
-TRAIN_WORKER_FLAG = "--train-worker"  # a frozen app's executable runs the worker with it
-_CANCEL_GRACE_S = 30.0  # then the worker is killed; its last checkpoint still resumes
 
 
 def _job_lock(job_dir: Path) -> contextlib.AbstractContextManager[bool]:
@@ -202,49 +204,27 @@ class TrainJob(Job[AdapterRecord]):
         steps = c.planned_steps(len(train))
         return TrainPlan(c, train, val, make_schedule(len(train), steps, c.batch_size, c.seed))
 
-    def _on_step(self, s: Any) -> None:
+    def _on_step(self, s: StepReport) -> None:
         self.report(s.step, s.total, "", loss=s.loss, examples_per_s=s.examples_per_s)
 
 
 # -- the child process ---------------------------------------------------------------------------
 
 
-def progress_event(p: Progress) -> dict[str, Any]:
-    return {
-        "event": "progress",
-        "done": p.done,
-        "total": p.total,
-        "message": p.message,
-        "eta_s": p.eta_s,
-        "metrics": p.metrics,
-    }
-
-
-def _reader(stream: IO[str], lines: queue.Queue[str | None]) -> None:
+def _read_events(stream: IO[str], events: queue.Queue[Event | None]) -> None:
     for line in stream:
-        lines.put(line)
-    lines.put(None)
-
-
-def worker_command(home: Path, profile: str, request: Path) -> list[str]:
-    """The training child's command line, for the CLI and the desktop alike.
-
-    From a source install it is ``python -m core.adapters.worker``; a frozen
-    (PyInstaller) app has no ``python``, so it runs its own executable with
-    ``--train-worker``, which the app's entry point hands to the worker first thing.
-    """
-    if getattr(sys, "frozen", False):
-        program = [sys.executable, TRAIN_WORKER_FLAG]
-    else:
-        program = [sys.executable, "-m", "core.adapters.worker"]
-    return [*program, "--home", str(home), "--profile", profile, "--request", str(request)]
+        event = decode(line)
+        if event is not None:
+            events.put(event)
+    events.put(None)
 
 
 class TrainProcessJob(Job[AdapterRecord]):
-    """:class:`TrainJob` run by ``python -m core.adapters.worker``; same arguments.
+    """:class:`TrainJob` run by the training worker (:mod:`core.adapters.protocol`); same arguments.
 
-    ``cancel()`` makes the worker save a checkpoint and exit (SIGTERM; SIGKILL
-    after a grace period); the next run of the same job resumes from it.
+    ``cancel()`` makes the worker save a checkpoint and exit (killed after a grace
+    period); the next run of the same job resumes from it.  The CLI runs this job
+    directly, the desktop on its job worker thread, like indexing.
     """
 
     title = "Training adapter"
@@ -267,65 +247,53 @@ class TrainProcessJob(Job[AdapterRecord]):
     def run(self) -> AdapterRecord:
         job = self.inner
         request = job.write_request()
-        cmd = worker_command(job.profile.home.root, job.profile.name, request)
-        env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
-        # Its own session: a Ctrl-C in the terminal reaches the CLI, which then cancels cleanly.
-        self.process = proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, text=True, env=env, start_new_session=True
-        )
+        try:
+            self.process = proc = start_worker(job.profile, request)
+        except OSError as exc:
+            raise InkwellError(f"the training process could not be started ({exc})") from exc
         assert proc.stdout is not None
-        lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=_reader, args=(proc.stdout, lines), daemon=True).start()
-        result: dict[str, Any] = {}
-        cancelled_at: float | None = None
+        events: queue.Queue[Event | None] = queue.Queue()
+        threading.Thread(target=_read_events, args=(proc.stdout, events), daemon=True).start()
+        finished: Finished | None = None
+        asked_at: float | None = None
         try:
             while True:
-                if self.cancel_token.cancelled and cancelled_at is None:
-                    cancelled_at = time.monotonic()
-                    proc.send_signal(signal.SIGTERM)
-                if cancelled_at is not None and time.monotonic() - cancelled_at > _CANCEL_GRACE_S:
+                if self.cancel_token.cancelled and asked_at is None:
+                    asked_at = time.monotonic()
+                    ask_to_stop(proc)
+                if asked_at is not None and time.monotonic() - asked_at > CANCEL_GRACE_S:
                     proc.kill()
                 try:
-                    line = lines.get(timeout=0.2)
+                    event = events.get(timeout=0.2)
                 except queue.Empty:
                     continue
-                if line is None:
+                if event is None:
                     break
-                self._relay(line, result)
+                if isinstance(event, Progress):
+                    self.report(event.done, event.total, event.message, **event.metrics)
+                else:
+                    finished = event
         except KeyboardInterrupt:
             self.cancel()
-            proc.send_signal(signal.SIGTERM)
-            proc.wait()
+            ask_to_stop(proc)
+            try:
+                proc.wait(CANCEL_GRACE_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
             raise JobCancelled() from None
         finally:
             rc = proc.wait()
-        if "adapter" in result:
-            return AdapterRecord.from_json(result["adapter"], Path(result["adapter"]["dir"]))
-        if result.get("cancelled") or self.cancel_token.cancelled:
+        if finished is not None and finished.kind == "done" and finished.adapter is not None:
+            return AdapterRecord.from_json(finished.adapter, Path(finished.adapter["dir"]))
+        if (finished is not None and finished.kind == "cancelled") or self.cancel_token.cancelled:
             raise JobCancelled()
-        if "error" in result:
-            raise InkwellError(result["error"])
+        if finished is not None and finished.kind == "error":
+            raise InkwellError(finished.message)
+        log = job.profile.home.logs_dir / WORKER_LOG
         raise InkwellError(
-            f"the training process stopped unexpectedly (exit status {rc}); run the same "
-            "command again to resume from its last checkpoint"
+            f"the training process stopped unexpectedly (exit status {rc}; details in {log}); "
+            "start the same training again to resume from its last checkpoint"
         )
-
-    def _relay(self, line: str, result: dict[str, Any]) -> None:
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            return  # not a protocol line
-        kind = event.get("event")
-        if kind == "progress":
-            self.report(
-                event["done"], event["total"], event.get("message", ""), **event.get("metrics", {})
-            )
-        elif kind == "done":
-            result["adapter"] = event["adapter"]
-        elif kind == "error":
-            result["error"] = event["message"]
-        elif kind == "cancelled":
-            result["cancelled"] = True
 
 
 def run_training_subprocess(

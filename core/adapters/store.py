@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import errno
 import json
 import os
 import re
@@ -28,9 +27,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from core.adapters.gguf_export import write_gguf
 from core.adapters.lora import LoraWeights, write_peft
-from core.errors import InkwellError
+from core.errors import InkwellError, disk_full_becomes_error
 from core.fsutil import atomic_write_json, ensure_private_dir, read_json
 from core.models import ModelInfo
 from core.paths import ProfilePaths
@@ -45,7 +46,6 @@ TRAINING_SPEC = "spec.json"
 # before the worker starts): it holds the training examples' text, and it can exist
 # without a spec.json when the worker never got as far as writing one.
 TRAINING_REQUEST = "request.json"
-DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 _STAGING = re.compile(r"^\.(staging|trash)-.*-(\d+)$")
 
 
@@ -108,21 +108,8 @@ def make_id(name: str, fingerprint: str) -> str:
 
 
 def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def disk_full_error(path: Path, exc: OSError) -> InkwellError:
-    return InkwellError(
-        f"{path}: the disk is full, the adapter could not be saved ({exc.strerror}); nothing "
-        "was added. Free some space and run the same command again (training resumes from "
-        "its checkpoint)"
-    )
+    # psutil rather than os.kill(pid, 0): on Windows that call terminates the process.
+    return bool(psutil.pid_exists(pid))
 
 
 class AdapterStore:
@@ -186,23 +173,25 @@ class AdapterStore:
         shutil.rmtree(staging, ignore_errors=True)
         record = replace(record, dir=target)
         try:
-            ensure_private_dir(staging)
-            write_peft(weights, staging / PEFT_DIR, model.name)
-            write_gguf(weights, model, staging / GGUF)
-            meta = record.to_json()
-            for key in ("dir", "gguf_path"):
-                meta.pop(key)
-            atomic_write_json(staging / META, meta)
-            if target.exists():
-                trash = self.root / f".trash-{record.id}-{os.getpid()}"
-                os.rename(target, trash)
-                os.rename(staging, target)
-                shutil.rmtree(trash, ignore_errors=True)
-            else:
-                os.rename(staging, target)
+            with disk_full_becomes_error(
+                target, "the adapter", "nothing was added. Free some space and run the same "
+                "command again (training resumes from its checkpoint)",
+            ):
+                ensure_private_dir(staging)
+                write_peft(weights, staging / PEFT_DIR, model.name)
+                write_gguf(weights, model, staging / GGUF)
+                meta = record.to_json()
+                for key in ("dir", "gguf_path"):
+                    meta.pop(key)
+                atomic_write_json(staging / META, meta)
+                if target.exists():
+                    trash = self.root / f".trash-{record.id}-{os.getpid()}"
+                    os.rename(target, trash)
+                    os.rename(staging, target)
+                    shutil.rmtree(trash, ignore_errors=True)
+                else:
+                    os.rename(staging, target)
         except OSError as exc:
-            if exc.errno in DISK_FULL:
-                raise disk_full_error(target, exc) from exc
             raise InkwellError(
                 f"{target}: could not save the adapter ({exc.strerror or exc})"
             ) from exc

@@ -11,6 +11,7 @@ from typing import Any
 from core.errors import InkwellError, JobCancelled
 from core.paths import Home, ProfilePaths
 from core.privacy import install_network_guard
+from core.third_party_output import send_library_output_to_log
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class Context:
     def from_args(cls, args: argparse.Namespace) -> Context:
         home = Home.resolve(args.home).open()  # private data dir: umask 077, modes repaired
         install_network_guard(log_file=home.logs_dir / "network-guard.log")
+        send_library_output_to_log(home.logs_dir)  # the terminal shows Inkwell's progress only
         return cls(home=home, profile=home.profile(args.profile))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from core.cli.context import Context, print_json
@@ -76,6 +77,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="write the results of the users already finished and compute no more "
         "(an interim table of a long, resumable run)",
     )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run each user as a Ray task: on a local Ray started for this run, or on the "
+        "cluster at ADDRESS (needs pip install 'inkwell[cluster]'; benchmark data only — "
+        "the data goes to the cluster's machines)",
+    )
+    p.add_argument(
+        "--ray-gpus",
+        type=float,
+        help="GPUs each user's task asks for (default: 1 where the cluster has GPUs, else 0)",
+    )
+    p.add_argument(
+        "--ray-workers", type=int, help="CPU slots of a local Ray (default: this machine's cores)"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_eval)
 
@@ -110,6 +128,18 @@ def _eval(args: argparse.Namespace, ctx: Context) -> int:
         users=args.users, max_queries=args.max_queries, seed=args.seed, min_profile=args.min_profile
     )
     fractions = parse_fractions(args.fractions) if args.fractions else None
+    executor = None
+    if args.ray:
+        from core.evaluation.distributed import RayExecutor, refuse_personal_data
+
+        refuse_personal_data(args.data, ctx.home.root)
+        address = None if args.ray == "local" else args.ray
+        print(
+            f"eval --ray: the benchmark data in {args.data} is sent to the Ray "
+            f"{'cluster at ' + address if address else 'processes on this machine'}",
+            file=sys.stderr,
+        )
+        executor = RayExecutor(address, num_gpus=args.ray_gpus, num_cpus=args.ray_workers)
     files = dataset_files(args.data)
     if args.task and len(files) > 1:
         raise InkwellError("--task applies to a single questions file")
@@ -132,6 +162,7 @@ def _eval(args: argparse.Namespace, ctx: Context) -> int:
                 progress,
                 task=args.task,
                 finished_only=args.finished_only,
+                executor=executor,
             )
         else:
             summary = evaluate_file(
@@ -143,6 +174,7 @@ def _eval(args: argparse.Namespace, ctx: Context) -> int:
                 progress,
                 task=args.task,
                 finished_only=args.finished_only,
+                executor=executor,
             )
         summaries.append(summary)
         if not args.json:

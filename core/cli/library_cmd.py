@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 
@@ -127,7 +128,7 @@ def _search(args: argparse.Namespace, ctx: Context) -> int:
     finally:
         lib.close()
     if args.json:
-        print_json([hit.__dict__ for hit in hits])
+        print_json([dataclasses.asdict(hit) for hit in hits])
         return 0
     if not hits:
         print("no matches", file=sys.stderr)

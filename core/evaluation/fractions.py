@@ -20,7 +20,7 @@ from typing import Any
 from core.errors import InkwellError
 from core.evaluation.cases import Sampling
 from core.evaluation.lamp_eval import evaluate_file
-from core.evaluation.runner import EvalConfig
+from core.evaluation.runner import EvalConfig, Executor
 from core.evaluation.stats import bootstrap_gain_ci, relative_gain, wilcoxon_signed_rank
 from core.fsutil import atomic_path, atomic_write_json, atomic_write_text
 from core.jobs import ProgressListener
@@ -65,6 +65,7 @@ def evaluate_fractions(
     listener: ProgressListener | None = None,
     task: str | None = None,
     finished_only: bool = False,
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
     """One run per fraction under ``out_dir/fraction-<f>``, then the curve across them."""
     config = fraction_config(config)
@@ -82,6 +83,7 @@ def evaluate_fractions(
             listener,
             task=task,
             finished_only=finished_only,
+            executor=executor,
         )
     curve = fraction_curve(runs, adapter_methods)
     files = write_curve(out_dir, curve, runs[largest])

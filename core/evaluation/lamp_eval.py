@@ -14,7 +14,7 @@ from typing import Any
 from core.errors import InkwellError
 from core.evaluation.cases import Sampling, cases_from_lamp
 from core.evaluation.report import summarize, write_outputs
-from core.evaluation.runner import EvalConfig, EvalJob
+from core.evaluation.runner import EvalConfig, EvalJob, Executor
 from core.jobs import ProgressListener
 from core.lamp import find_questions_files, load_dataset
 from core.models import ModelInfo
@@ -59,6 +59,7 @@ def evaluate_file(
     listener: ProgressListener | None = None,
     task: str | None = None,
     finished_only: bool = False,
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
     """Evaluate one task's questions file; returns the summary (also written under ``out_dir``)."""
     started = time.monotonic()
@@ -66,7 +67,7 @@ def evaluate_file(
     if not dataset.golds:
         raise InkwellError(f"{questions}: no outputs file beside it, so nothing to score against")
     cases, sample_note = cases_from_lamp(dataset, sampling)
-    job = EvalJob(cases, model, config, out_dir, finished_only=finished_only)
+    job = EvalJob(cases, model, config, out_dir, finished_only=finished_only, executor=executor)
     if listener:
         job.on_progress(listener)
     results = job.execute()

@@ -15,7 +15,7 @@ import json
 import math
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,6 +116,18 @@ def first_words_floor(content: str, n: int = 12) -> str:
     return " ".join(first_line.split()[:n])
 
 
+# Runs the users an evaluation still needs and yields each result as it finishes: in this
+# process, one after the other (``in_process``), or one Ray task per user
+# (``core.evaluation.distributed``).  The job writes every result as it arrives.
+Executor = Callable[["EvalJob", Sequence[UserCase]], Iterator[UserResult]]
+
+
+def in_process(job: EvalJob, cases: Sequence[UserCase]) -> Iterator[UserResult]:
+    for case in cases:
+        job.check_cancelled()
+        yield job.evaluate_user(case)
+
+
 class EvalJob(Job[list[UserResult]]):
     """Evaluates every case; a user's result file is its checkpoint."""
 
@@ -128,6 +140,7 @@ class EvalJob(Job[list[UserResult]]):
         config: EvalConfig,
         out_dir: Path,
         finished_only: bool = False,
+        executor: Executor | None = None,
     ) -> None:
         super().__init__()
         self.cases = list(cases)
@@ -135,6 +148,7 @@ class EvalJob(Job[list[UserResult]]):
         self.config = config
         self.out_dir = out_dir
         self.finished_only = finished_only  # report the cached users, compute none
+        self.executor = executor or in_process
         self.fingerprint = config.fingerprint(model)
 
     def _result_file(self, user_id: str) -> Path:
@@ -149,24 +163,25 @@ class EvalJob(Job[list[UserResult]]):
 
     def run(self) -> list[UserResult]:
         ensure_private_dir(self.out_dir / "users")
-        results = []
+        finished: dict[str, UserResult] = {}
+        todo = []
+        for case in self.cases:
+            cached = self.cached(case)
+            if cached is not None:
+                finished[case.user_id] = cached
+            elif not self.finished_only:
+                todo.append(case)
         total = len(self.cases)
-        for i, case in enumerate(self.cases):
-            self.check_cancelled()
-            result = self.cached(case)
-            if result is None and self.finished_only:
-                continue
-            if result is None:
-                self.report(i, total, f"user {case.user_id}: starting")
-                result = self._evaluate(case)
-                atomic_write_json(self._result_file(case.user_id), asdict(result))
-            results.append(result)
-            self.report(i + 1, total, f"user {case.user_id} done")
-        return results
+        self.report(len(finished), total, f"{len(finished)} users finished earlier")
+        for result in self.executor(self, todo):
+            atomic_write_json(self._result_file(result.user_id), asdict(result))
+            finished[result.user_id] = result
+            self.report(len(finished), total, f"user {result.user_id} done")
+        return [finished[c.user_id] for c in self.cases if c.user_id in finished]
 
     # -- one user -------------------------------------------------------------------------------
 
-    def _evaluate(self, case: UserCase) -> UserResult:
+    def evaluate_user(self, case: UserCase) -> UserResult:
         started = time.monotonic()
         methods = [Method(m) for m in self.config.methods]
         adapter = self._adapter(case) if any(m.adapts for m in methods) else None

@@ -173,6 +173,7 @@ class Generation:
                 target=self._run, args=(loop,), name="inkwell-serve-generation", daemon=True
             ).start()
             self._started = True
+            self.service.running.add(self)
         finally:
             if not self._started:
                 self.turn.end()  # cancelled while waiting: the model was never used
@@ -204,7 +205,8 @@ class Generation:
 
     def _run(self, loop: asyncio.AbstractEventLoop) -> None:
         def post(*event: Any) -> None:
-            loop.call_soon_threadsafe(self._events.put_nowait, event)
+            with contextlib.suppress(RuntimeError):  # the server stopped: nobody to tell
+                loop.call_soon_threadsafe(self._events.put_nowait, event)
 
         outcome = "failed"
         try:
@@ -228,9 +230,12 @@ class Generation:
                     post("piece", index, choice.text)
             completion_tokens = 0
             for index, choice in enumerate(choices):
-                tokens = writer.runtime.count_tokens(choice.text)
+                # The answer's text tokenized again: a word split across two generated tokens
+                # may come back as one, or one as two, so it is capped at what was allowed.
+                tokens = min(writer.runtime.count_tokens(choice.text),
+                             prepared.params.max_tokens)
                 completion_tokens += tokens
-                if tokens >= prepared.params.max_tokens:
+                if tokens == prepared.params.max_tokens:
                     choice = choices[index] = replace(choice, finish_reason="length")
                 post("choice", index, choice)
             prompt_tokens = writer.runtime.count_tokens(prepared.prompt)
@@ -252,6 +257,7 @@ class Generation:
 
     def _finish(self, outcome: str) -> None:
         self.turn.end()
+        self.service.running.discard(self)
         self.service.stats[outcome] += 1
 
 
@@ -276,12 +282,18 @@ class Service:
         self.max_waiting = max_waiting
         self.runtime_for = runtime_for
         self.stats: Counter[str] = Counter()
+        self.running: set[Generation] = set()  # generations on a worker thread now
         self._gates: dict[str, ModelGate] = {}
         self._library = library  # the desktop app shares its own; else opened on first use
         self._library_lock = threading.Lock()
         # Preparing a write reads the library; models generate in parallel, but one
         # retrieval at a time keeps the library's readers on one thread at once.
         self.prepare_lock = threading.Lock()
+
+    def cancel_all(self) -> None:
+        """Stop every generation at its next token (the server is stopping); any thread."""
+        for generation in list(self.running):
+            generation.cancel.cancel()
 
     def gate(self, model: str) -> ModelGate:
         gate = self._gates.get(model)

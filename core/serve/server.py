@@ -117,7 +117,10 @@ class InkwellServer:
         return out
 
     def run(self) -> None:
-        self._server.run(sockets=self.sockets)
+        try:
+            self._server.run(sockets=self.sockets)
+        finally:
+            self.service.cancel_all()  # a generation still running has nobody to answer
 
     def start(self, timeout_s: float = 10.0) -> None:
         self._thread = threading.Thread(target=self.run, name="inkwell-serve", daemon=True)
@@ -129,6 +132,7 @@ class InkwellServer:
             time.sleep(0.02)
 
     def stop(self, timeout_s: float = 10.0) -> None:
+        self.service.cancel_all()  # open streams end now, not after the graceful timeout
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout_s)

@@ -74,6 +74,7 @@ def test_commits_show_subject_repository_and_date(window, tmp_path, wait_idle):
 
     def git(*args: str, date: str = "") -> None:
         subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                       timeout=120,
                        env={**env, "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date})
 
     git("init", "-q")

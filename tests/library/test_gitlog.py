@@ -40,11 +40,12 @@ def _hostile_config(marker: Path) -> str:
 
 def _signed_repo(repo: Path) -> None:
     env = {**os.environ, "HOME": str(repo.parent), "GIT_CONFIG_NOSYSTEM": "1"}
-    subprocess.run(["git", "init", "-q", str(repo)], check=True, env=env)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True, env=env, timeout=120)
     sha = subprocess.run(["git", "-C", str(repo), "hash-object", "-t", "commit", "-w", "--stdin"],
                          input=SIGNED_COMMIT.encode(), capture_output=True, check=True,
-                         env=env).stdout.decode().strip()
-    subprocess.run(["git", "-C", str(repo), "update-ref", "HEAD", sha], check=True, env=env)
+                         env=env, timeout=120).stdout.decode().strip()
+    subprocess.run(["git", "-C", str(repo), "update-ref", "HEAD", sha], check=True, env=env,
+                   timeout=120)
 
 
 @pytest.mark.parametrize("where", ["repository", "global"])
@@ -65,7 +66,7 @@ def test_git_log_runs_no_program_the_config_names(tmp_path: Path, where: str,
     monkeypatch.setenv("GIT_PAGER", str(marker.parent / "planted.sh"))
     # The config really is hostile: a plain ``git log`` runs the planted program.
     subprocess.run(["git", "-C", str(repo), "log", "-1"], capture_output=True, check=False,
-                   stdin=subprocess.DEVNULL)
+                   stdin=subprocess.DEVNULL, timeout=120)
     assert marker.exists()
     marker.unlink()
 

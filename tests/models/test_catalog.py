@@ -47,7 +47,7 @@ def test_catalog_rows_mark_installed_models(home, catalog, gguf_bytes, tmp_path)
 def test_cli_catalog_json_lists_models_with_hash_size_and_ram(home) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "core", "--home", str(home.root), "models", "catalog", "--json"],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, check=True, timeout=120
     ).stdout
     rows = json.loads(out)
     assert len(rows) >= 6

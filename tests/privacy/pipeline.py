@@ -72,7 +72,8 @@ def namespaces_usable() -> str | None:
     if UNSHARE is None:
         return ("util-linux's unshare is not installed; install it (`sudo apt-get install "
                 "util-linux`; ./inkwell-setup does)")
-    probe = subprocess.run([UNSHARE, "-rn", "true"], capture_output=True, text=True, check=False)
+    probe = subprocess.run([UNSHARE, "-rn", "true"], capture_output=True, text=True, check=False,
+                           timeout=120)
     if probe.returncode != 0:
         return (f"unshare -rn is not permitted here ({probe.stderr.strip()!r}). To run this "
                 "proof, allow unprivileged user namespaces (Ubuntu 24.04: `sudo sysctl "
@@ -87,7 +88,7 @@ def strace_usable() -> str | None:
         return ("strace is not installed; install it (`sudo apt-get install strace`; "
                 "./inkwell-setup does)")
     probe = subprocess.run([STRACE, "-f", "-o", os.devnull, "true"], capture_output=True,
-                           text=True, check=False)
+                           text=True, check=False, timeout=120)
     if probe.returncode != 0:
         return (f"strace cannot trace here ({probe.stderr.strip()!r}). To run this proof, "
                 "allow ptrace (`sudo sysctl kernel.yama.ptrace_scope=1`; a container: run it "

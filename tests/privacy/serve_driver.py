@@ -54,7 +54,7 @@ def main() -> int:
 
     token = subprocess.run(
         [sys.executable, "-m", "core", "--home", args.home, "serve", "--show-token"],
-        capture_output=True, text=True, check=True).stdout.strip()
+        capture_output=True, text=True, check=True, timeout=120).stdout.strip()
     server = subprocess.Popen(
         [sys.executable, "-m", "core", "--home", args.home, "serve", "--port", "0"],
         stdout=subprocess.PIPE, text=True)

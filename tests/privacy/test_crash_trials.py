@@ -119,18 +119,20 @@ def _first_step(log: Path) -> int | None:
 
 
 def _checkpoints(profile: ProfilePaths) -> list[Path]:
-    from core.adapters.backends import CHECKPOINT_FILE
+    from core.adapters.checkpoint import SIDECAR
 
-    return list(profile.training_dir.glob(f"*/{CHECKPOINT_FILE}"))
+    return list(profile.training_dir.glob(f"*/{SIDECAR}"))
 
 
 def _checkpoint_step(profile: ProfilePaths) -> int:
     """The step of the unfinished job's checkpoint (0: none); it must always load."""
-    import torch
+    from core.adapters import checkpoint
 
     steps = [0]
-    for ckpt in _checkpoints(profile):
-        steps.append(int(torch.load(ckpt, map_location="cpu", weights_only=False)["step"]))
+    for sidecar in _checkpoints(profile):
+        loaded = checkpoint.load(sidecar.parent, "torch")
+        assert loaded is not None, f"{sidecar}: the checkpoint a kill left does not load"
+        steps.append(loaded.step)
     return max(steps)
 
 

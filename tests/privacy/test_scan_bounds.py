@@ -57,7 +57,7 @@ def test_stays_on_one_file_system(tmp_path: Path) -> None:
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a tmpfs needs root")
     made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-                          capture_output=True, text=True, check=False)
+                          capture_output=True, text=True, check=False, timeout=120)
     if made.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
     try:
@@ -65,4 +65,4 @@ def test_stays_on_one_file_system(tmp_path: Path) -> None:
         assert scan_for([mount], NEEDLES).hits  # the positive control: readable as a root
         assert scan_for([root], NEEDLES).hits == []
     finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+        subprocess.run(["umount", "-l", str(mount)], check=False, timeout=120)

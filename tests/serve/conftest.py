@@ -9,7 +9,6 @@ that the server hot-swaps it in, not what it learned.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 
@@ -73,37 +72,6 @@ def client(server):
     from openai import OpenAI
 
     return OpenAI(base_url=server.urls[0], api_key=server.token, max_retries=0, timeout=120)
-
-
-class SlowRuntime:
-    """A stand-in model that writes one word per ``delay`` seconds until told to stop.
-
-    For the queue and cancel tests, where the model is not what is tested and a
-    real one finishes too soon (or too late) to hold the gate for a known time.
-    """
-
-    context_length = 4096
-    has_chat_template = False
-
-    def __init__(self, delay: float = 0.05) -> None:
-        self.delay = delay
-        self.running = threading.Event()
-        self.words = 0
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def stream(self, prompt, params, adapter=None, cancel=None):
-        self.running.set()
-        try:
-            for _ in range(params.max_tokens):
-                if cancel is not None and cancel.cancelled:
-                    return
-                time.sleep(self.delay)
-                self.words += 1
-                yield "word "
-        finally:
-            self.running.clear()
 
 
 def wait_for(condition, timeout_s: float = 30.0) -> None:

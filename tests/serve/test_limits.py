@@ -8,7 +8,8 @@ import threading
 import httpx
 import pytest
 
-from tests.serve.conftest import SlowRuntime, wait_for
+from tests.fakes import FakeModel
+from tests.serve.conftest import wait_for
 
 MODEL = "smollm2-135m-instruct"
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "hello"}], "max_tokens": 4}
@@ -78,11 +79,12 @@ def test_unknown_route_and_method_are_openai_shaped_errors(server) -> None:
 
 @pytest.fixture
 def slow_server(serve_home):
-    """A server whose model writes one word per 50 ms, with room for one waiting request."""
+    """A server whose (fake) model writes one word per 50 ms, with room for one waiting
+    request: the queue and cancel tests time the model, llama.cpp would not hold still."""
     from core.serve.app import Service
     from core.serve.server import InkwellServer
 
-    runtime = SlowRuntime()
+    runtime = FakeModel(seconds_per_token=0.05)
     service = Service(serve_home, serve_home.profile("default"), max_waiting=1,
                       runtime_for=lambda _model: runtime)
     server = InkwellServer(service, "127.0.0.1", 0)
@@ -96,11 +98,11 @@ def test_full_queue_gets_429_at_once_and_the_waiting_request_is_answered(slow_se
     answers: list[httpx.Response] = []
     long = {**CHAT, "max_tokens": 40}  # 2 s of words
     first = threading.Thread(target=lambda: answers.append(
-        _post(server, "/chat/completions", json=long)))
+        _post(server, "/chat/completions", json=long)), daemon=True)
     first.start()
-    wait_for(runtime.running.is_set)
+    wait_for(lambda: runtime.prompts)
     second = threading.Thread(target=lambda: answers.append(
-        _post(server, "/chat/completions", json=CHAT)))
+        _post(server, "/chat/completions", json=CHAT)), daemon=True)
     second.start()
     wait_for(lambda: server.service.gate(MODEL)._admitted == 2)
     busy = _post(server, "/chat/completions", json=CHAT)
@@ -113,24 +115,25 @@ def test_full_queue_gets_429_at_once_and_the_waiting_request_is_answered(slow_se
 
 
 def test_a_client_that_leaves_mid_stream_stops_the_generation(slow_server) -> None:
-    server, runtime = slow_server
+    server, _model = slow_server
     body = {**CHAT, "max_tokens": 2000, "stream": True}  # 100 s of words if nobody stopped it
     with httpx.stream("POST", server.urls[0] + "/chat/completions", json=body, timeout=60,
                       headers={"Authorization": f"Bearer {server.token}"}) as response:
-        lines = response.iter_lines()
-        assert next(line for line in lines if '"word' in line)
-    # The client hung up: the model stops within a few words and is free again.
+        chunks = (json.loads(line[6:]) for line in response.iter_lines()
+                  if line.startswith("data: {"))
+        assert next(c for c in chunks if c["choices"][0]["delta"].get("content"))
+    # The client hung up: the model stops at the next word and is free again (had it
+    # written on, this request would wait 100 s behind it and time out).
     wait_for(lambda: server.service.stats["cancelled"] == 1, timeout_s=10)
-    assert runtime.words < 200
-    assert _post(server, "/chat/completions", json=CHAT).status_code == 200
+    assert _post(server, "/chat/completions", json=CHAT, timeout=10).status_code == 200
 
 
 def test_a_client_that_leaves_while_waiting_gives_up_its_place(slow_server) -> None:
     server, runtime = slow_server
     done = threading.Thread(target=lambda: _post(server, "/chat/completions",
-                                                 json={**CHAT, "max_tokens": 30}))
+                                                 json={**CHAT, "max_tokens": 30}), daemon=True)
     done.start()
-    wait_for(runtime.running.is_set)
+    wait_for(lambda: runtime.prompts)
     with pytest.raises(httpx.TimeoutException):  # it leaves while queued behind the first
         _post(server, "/chat/completions", json=CHAT, timeout=0.3)
     done.join()
@@ -155,3 +158,32 @@ def test_token_file_is_private_and_stable(serve_home, server) -> None:
 
     assert token_file(serve_home).stat().st_mode & 0o777 == 0o600
     assert load_token(serve_home) == server.token
+
+
+def test_stop_and_max_tokens_reach_the_model(slow_server) -> None:
+    server, _model = slow_server
+    stopped = _post(server, "/chat/completions", json={**CHAT, "max_tokens": 30,
+                                                       "stop": ["quiet"]})
+    assert stopped.json()["choices"][0]["message"]["content"] == "The harbour was"
+    capped = _post(server, "/chat/completions", json={**CHAT, "max_tokens": 3}).json()
+    assert capped["choices"][0]["message"]["content"] == "The harbour was"
+    assert capped["choices"][0]["finish_reason"] == "length"
+    assert capped["usage"]["completion_tokens"] == 3
+
+
+def test_stopping_the_server_stops_a_running_generation(serve_home) -> None:
+    from core.serve.app import Service
+    from core.serve.server import InkwellServer
+
+    model = FakeModel(seconds_per_token=0.05)
+    server = InkwellServer(Service(serve_home, serve_home.profile("default"),
+                                   runtime_for=lambda _model: model), "127.0.0.1", 0)
+    server.start()
+    body = {**CHAT, "max_tokens": 2000, "stream": True}  # 100 s of words
+    with httpx.stream("POST", server.urls[0] + "/chat/completions", json=body, timeout=60,
+                      headers={"Authorization": f"Bearer {server.token}"}) as response:
+        wait_for(lambda: server.service.running)
+        server.stop()
+        assert "data: [DONE]" in list(response.iter_lines())  # the stream ends, cleanly
+    assert not server.running
+    assert server.service.stats["cancelled"] == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.fakes import FakeModel
 from tests.serve.load import run_load
 
 MODEL = "smollm2-135m-instruct"
@@ -12,12 +13,17 @@ MODEL = "smollm2-135m-instruct"
 
 @pytest.fixture
 def tight_server(serve_home):
-    """Real SmolLM2, room for one waiting request: six clients are bound to meet a 429."""
+    """Room for one waiting request: six clients are bound to meet a 429.
+
+    The model is the project's fake (what is tested is the server's bookkeeping under
+    load; ``benchmarks/serve_load.py`` runs the same load on SmolLM2 and reads the RSS).
+    """
     from core.serve.app import Service
     from core.serve.server import InkwellServer
 
-    server = InkwellServer(Service(serve_home, serve_home.profile("default"), max_waiting=1),
-                           "127.0.0.1", 0)
+    model = FakeModel(seconds_per_token=0.02)
+    server = InkwellServer(Service(serve_home, serve_home.profile("default"), max_waiting=1,
+                                   runtime_for=lambda _model: model), "127.0.0.1", 0)
     server.start()
     yield server
     server.stop()

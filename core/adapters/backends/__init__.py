@@ -1,4 +1,4 @@
-"""Training backends behind one small interface: ``prepare``, ``train``, ``export``.
+"""Training backends: one training loop (:meth:`Backend.train`), the arithmetic per backend.
 
 A backend gets a :class:`TrainPlan` that is already fully decided — tokenized
 examples, the exact batch of every step, the learning-rate schedule — so two
@@ -11,24 +11,21 @@ run continues the same sequence of batches it was interrupted in.
 
 from __future__ import annotations
 
-import contextlib
 import platform
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from core.adapters import checkpoint
 from core.adapters.config import TrainConfig
 from core.adapters.lora import LoraWeights
-from core.adapters.store import DISK_FULL
 from core.adapters.tokens import Encoded
-from core.errors import InkwellError
-from core.fsutil import atomic_path
+from core.errors import InkwellError, JobCancelled
 from core.models import ModelInfo
-
-CHECKPOINT_FILE = "checkpoint.bin"
 
 
 @dataclass(frozen=True)
@@ -81,7 +78,14 @@ class TrainOutcome:
 
 
 class Backend(ABC):
-    """One way to train LoRA weights.  A backend instance trains one adapter."""
+    """One way to train LoRA weights.  A backend instance trains one adapter.
+
+    The training loop is :meth:`train`, the same for every backend: resume from the
+    checkpoint, the plan's batches and learning rates, a checkpoint every
+    ``checkpoint_every`` steps and on cancel, a report after every step.  A backend
+    supplies the arithmetic (:meth:`start_training`, :meth:`step`, :meth:`evaluate`)
+    and its state as named arrays (:meth:`state`, :meth:`load_state`).
+    """
 
     name: str
 
@@ -95,6 +99,32 @@ class Backend(ABC):
         """Load the dequantized base and attach fresh LoRA layers (seeded)."""
 
     @abstractmethod
+    def start_training(self, plan: TrainPlan) -> None:
+        """Create the optimizer (before :meth:`load_state` restores its state)."""
+
+    @abstractmethod
+    def step(self, batch: list[Encoded], lr: float) -> float:
+        """One optimizer step on ``batch`` at learning rate ``lr``; returns the batch's loss."""
+
+    @abstractmethod
+    def evaluate(self, examples: list[Encoded]) -> float | None:
+        """Token-weighted mean loss on the target tokens of ``examples``; None without examples."""
+
+    @abstractmethod
+    def state(self) -> dict[str, np.ndarray]:
+        """The LoRA weights and optimizer state, as named arrays, for a checkpoint."""
+
+    @abstractmethod
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`state` returned."""
+
+    @abstractmethod
+    def export(self) -> LoraWeights:
+        """The trained LoRA weights, in PEFT's convention."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what ``prepare`` took (e.g. remove LoRA layers from a shared base)."""
+
     def train(
         self,
         plan: TrainPlan,
@@ -107,13 +137,39 @@ class Backend(ABC):
         Checkpoints every ``config.checkpoint_every`` steps; when ``check_cancelled``
         raises, saves a checkpoint first and lets the exception through.
         """
+        self.start_training(plan)
+        resumed = checkpoint.load(checkpoint_dir, self.name)
+        if resumed is not None:
+            self.load_state(resumed.arrays)
+            start, losses, val_loss_base = resumed.step, resumed.losses, resumed.val_loss_base
+        else:
+            start, losses, val_loss_base = 0, [], self.evaluate(plan.val)
 
-    @abstractmethod
-    def export(self) -> LoraWeights:
-        """The trained LoRA weights, in PEFT's convention."""
+        def save(step: int) -> None:
+            state = checkpoint.Checkpoint(step, losses, val_loss_base, self.state())
+            checkpoint.save(checkpoint_dir, self.name, state)
 
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release what ``prepare`` took (e.g. remove LoRA layers from a shared base)."""
+        t0, seen = time.monotonic(), 0
+        for step in range(start, plan.total_steps):
+            try:
+                check_cancelled()
+            except JobCancelled:
+                save(step)
+                raise
+            batch = [plan.train[i] for i in plan.schedule[step]]
+            losses.append(self.step(batch, plan.lr(step, plan.config.lr)))
+            seen += len(batch)
+            done = step + 1
+            if done % plan.config.checkpoint_every == 0 and done < plan.total_steps:
+                save(done)
+            on_step(StepReport(done, plan.total_steps, losses[-1], seen / (time.monotonic() - t0)))
+        return TrainOutcome(
+            train_loss=mean_tail(losses),
+            val_loss=self.evaluate(plan.val),
+            val_loss_base=val_loss_base,
+            steps=plan.total_steps,
+            resumed_from=start,
+        )
 
 
 def choose_backend(name: str = "auto") -> Backend:
@@ -134,24 +190,6 @@ def choose_backend(name: str = "auto") -> Backend:
         hint = " (install it with: pip install 'inkwell[mlx]')" if name == "mlx" else ""
         raise InkwellError(f"the {name} training backend is not installed on this machine{hint}")
     return cls()
-
-
-@contextlib.contextmanager
-def checkpoint_file(path: Path) -> Iterator[Path]:
-    """A temporary path renamed over ``path`` on success: a kill mid-write keeps the old checkpoint.
-
-    A full disk becomes a user error that says how to go on.
-    """
-    try:
-        with atomic_path(path) as tmp:
-            yield tmp
-    except OSError as exc:
-        if exc.errno in DISK_FULL:
-            raise InkwellError(
-                f"{path}: the disk is full, the training checkpoint could not be saved "
-                f"({exc.strerror}); free some space and run the same command again to resume"
-            ) from exc
-        raise
 
 
 def mean_tail(losses: list[float], n: int = 5) -> float:

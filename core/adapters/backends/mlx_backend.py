@@ -11,29 +11,16 @@ backends and the export is a transpose.
 from __future__ import annotations
 
 import importlib.util
-import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from core.adapters.backends import (
-    CHECKPOINT_FILE,
-    Backend,
-    StepCallback,
-    StepReport,
-    TrainOutcome,
-    TrainPlan,
-    checkpoint_file,
-    mean_tail,
-)
+from core.adapters.backends import Backend, TrainPlan
 from core.adapters.base import base_dir
 from core.adapters.config import TrainConfig
 from core.adapters.lora import LoraWeights
 from core.adapters.tokens import Encoded
-from core.errors import JobCancelled
 from core.models import ModelInfo
 
 _ATTENTION = {"q_proj", "k_proj", "v_proj", "o_proj"}
@@ -63,6 +50,8 @@ class MlxBackend(Backend):
     def __init__(self) -> None:
         self.model: Any = None
         self.config = TrainConfig()
+        self._optimizer: Any = None
+        self._loss_and_grad: Any = None
 
     def prepare(self, model: ModelInfo, cache_dir: Path, config: TrainConfig) -> None:
         import mlx.core as mx
@@ -89,6 +78,7 @@ class MlxBackend(Backend):
     def evaluate(self, examples: list[Encoded]) -> float | None:
         if not examples:
             return None
+        self.model.eval()
         total, count = 0.0, 0.0
         for i in range(0, len(examples), self.config.batch_size):
             inputs, targets, mask = _batch(examples[i : i + self.config.batch_size])
@@ -97,71 +87,43 @@ class MlxBackend(Backend):
             count += n
         return total / max(count, 1.0)
 
-    def train(
-        self,
-        plan: TrainPlan,
-        checkpoint_dir: Path,
-        on_step: StepCallback,
-        check_cancelled: Callable[[], None],
-    ) -> TrainOutcome:
-        import mlx.core as mx
+    def start_training(self, plan: TrainPlan) -> None:
         import mlx.nn as nn
         import mlx.optimizers as optim
-        from mlx.utils import tree_flatten, tree_unflatten
 
-        optimizer = optim.AdamW(learning_rate=plan.config.lr, weight_decay=0.0)
-        loss_and_grad = nn.value_and_grad(self.model, self._loss)
-        ckpt = checkpoint_dir / CHECKPOINT_FILE
-        meta: dict[str, Any] = {"step": 0, "losses": [], "val_loss_base": None}
-        if ckpt.exists():
-            with np.load(ckpt, allow_pickle=False) as saved:
-                meta = json.loads(str(saved["meta"]))
-                params = [(k[2:], mx.array(saved[k])) for k in saved.files if k.startswith("p:")]
-                state = [(k[2:], mx.array(saved[k])) for k in saved.files if k.startswith("o:")]
-            self.model.update(tree_unflatten(params))
-            optimizer.init(self.model.trainable_parameters())
-            optimizer.state = tree_unflatten(state)
-        else:
-            meta["val_loss_base"] = self.evaluate(plan.val)
-        start = int(meta["step"])
-        losses: list[float] = list(meta["losses"])
+        self._optimizer = optim.AdamW(learning_rate=plan.config.lr, weight_decay=0.0)
+        self._optimizer.init(self.model.trainable_parameters())
+        self._loss_and_grad = nn.value_and_grad(self.model, self._loss)
 
-        def checkpoint(step: int) -> None:
-            params: Any = tree_flatten(self.model.trainable_parameters())
-            state: Any = tree_flatten(optimizer.state)
-            arrays: dict[str, Any] = {f"p:{k}": np.array(v) for k, v in params}
-            arrays.update({f"o:{k}": np.array(v) for k, v in state})
-            meta.update(step=step, losses=losses)
-            with checkpoint_file(ckpt) as tmp, open(tmp, "wb") as fh:
-                np.savez(fh, meta=np.array(json.dumps(meta)), **arrays)
+    def step(self, batch: list[Encoded], lr: float) -> float:
+        import mlx.core as mx
 
         self.model.train()
-        t0, seen = time.monotonic(), 0
-        for step in range(start, plan.total_steps):
-            try:
-                check_cancelled()
-            except JobCancelled:
-                checkpoint(step)
-                raise
-            optimizer.learning_rate = mx.array(plan.lr(step, plan.config.lr))
-            inputs, targets, mask = _batch([plan.train[i] for i in plan.schedule[step]])
-            loss, grads = loss_and_grad(self.model, inputs, targets, mask)
-            optimizer.update(self.model, grads)
-            mx.eval(self.model.parameters(), optimizer.state, loss)
-            losses.append(float(loss.item()))
-            seen += len(plan.schedule[step])
-            done = step + 1
-            if done % plan.config.checkpoint_every == 0 and done < plan.total_steps:
-                checkpoint(done)
-            on_step(StepReport(done, plan.total_steps, losses[-1], seen / (time.monotonic() - t0)))
-        self.model.eval()
-        return TrainOutcome(
-            train_loss=mean_tail(losses),
-            val_loss=self.evaluate(plan.val),
-            val_loss_base=meta["val_loss_base"],
-            steps=plan.total_steps,
-            resumed_from=start,
-        )
+        self._optimizer.learning_rate = mx.array(lr)
+        inputs, targets, mask = _batch(batch)
+        loss, grads = self._loss_and_grad(self.model, inputs, targets, mask)
+        self._optimizer.update(self.model, grads)
+        mx.eval(self.model.parameters(), self._optimizer.state, loss)
+        return float(loss.item())
+
+    def state(self) -> dict[str, np.ndarray]:
+        from mlx.utils import tree_flatten
+
+        lora: Any = tree_flatten(self.model.trainable_parameters())
+        optim: Any = tree_flatten(self._optimizer.state)
+        return {**{f"lora.{k}": np.array(v) for k, v in lora},
+                **{f"optim.{k}": np.array(v) for k, v in optim}}
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        import mlx.core as mx
+        from mlx.utils import tree_unflatten
+
+        def part(prefix: str) -> Any:
+            return tree_unflatten([(k.removeprefix(prefix), mx.array(v))
+                                   for k, v in arrays.items() if k.startswith(prefix)])
+
+        self.model.update(part("lora."))
+        self._optimizer.state = part("optim.")
 
     def export(self) -> LoraWeights:
         from mlx.utils import tree_flatten

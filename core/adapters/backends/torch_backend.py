@@ -1,35 +1,25 @@
 """peft LoRA training with torch: CPU (float32) or CUDA (bf16), chosen automatically.
 
-A plain loop rather than ``transformers.Trainer``: the loop must follow the
-plan's batches exactly (determinism, resume), check for cancellation between
-steps, checkpoint only the LoRA weights and optimizer state (a few MB), and
-report progress in Inkwell's terms.
+Inkwell's own loop (:meth:`Backend.train`) rather than ``transformers.Trainer``:
+the loop must follow the plan's batches exactly (determinism, resume), check for
+cancellation between steps, checkpoint only the LoRA weights and optimizer state
+(a few MB), and report progress in Inkwell's terms.  This module supplies one
+optimizer step and the state to checkpoint.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.adapters.backends import (
-    CHECKPOINT_FILE,
-    Backend,
-    StepCallback,
-    StepReport,
-    TrainOutcome,
-    TrainPlan,
-    checkpoint_file,
-    mean_tail,
-)
+import numpy as np
+
+from core.adapters.backends import Backend, TrainPlan
 from core.adapters.base import borrow_base
 from core.adapters.config import TrainConfig
 from core.adapters.lora import LoraWeights, module_targets
 from core.adapters.tokens import Encoded
-from core.errors import JobCancelled
 from core.models import ModelInfo
 
 _PEFT_PREFIX = "base_model.model."
@@ -70,6 +60,8 @@ class TorchBackend(Backend):
         self.model: Any = None
         self.config = TrainConfig()
         self.device = "cpu"
+        self._params: dict[str, Any] = {}
+        self._optimizer: Any = None
 
     def prepare(self, model: ModelInfo, cache_dir: Path, config: TrainConfig) -> None:
         import torch
@@ -94,9 +86,6 @@ class TorchBackend(Backend):
         self.model.unload()  # restores the shared base's original linear modules
         self.model = None
 
-    def _lora_params(self) -> dict[str, Any]:
-        return {n: p for n, p in self.model.named_parameters() if p.requires_grad}
-
     def evaluate(self, examples: list[Encoded]) -> float | None:
         """Token-weighted mean loss on the target tokens of ``examples``."""
         import torch
@@ -113,73 +102,47 @@ class TorchBackend(Backend):
                 count += n
         return total / max(count, 1)
 
-    def train(
-        self,
-        plan: TrainPlan,
-        checkpoint_dir: Path,
-        on_step: StepCallback,
-        check_cancelled: Callable[[], None],
-    ) -> TrainOutcome:
+    def start_training(self, plan: TrainPlan) -> None:
         import torch
 
-        params = self._lora_params()
-        optimizer = torch.optim.AdamW(params.values(), lr=plan.config.lr, weight_decay=0.0)
-        ckpt = checkpoint_dir / CHECKPOINT_FILE
-        state: dict[str, Any] = {"step": 0, "losses": [], "val_loss_base": None}
-        if ckpt.exists():
-            state = torch.load(ckpt, map_location=self.device, weights_only=False)
-            with torch.no_grad():
-                for name, value in state["lora"].items():
-                    params[name].copy_(value)
-            optimizer.load_state_dict(state["optimizer"])
-        else:
-            state["val_loss_base"] = self.evaluate(plan.val)
-        start = int(state["step"])
-        losses: list[float] = list(state["losses"])
-
-        def checkpoint(step: int) -> None:
-            buffer = io.BytesIO()  # written by Python, so a full disk is an OSError with errno
-            torch.save(
-                {
-                    "step": step,
-                    "losses": losses,
-                    "val_loss_base": state["val_loss_base"],
-                    "lora": {n: p.detach().cpu() for n, p in params.items()},
-                    "optimizer": optimizer.state_dict(),
-                },
-                buffer,
-            )
-            with checkpoint_file(ckpt) as tmp:
-                tmp.write_bytes(buffer.getvalue())
-
-        self.model.train()
-        t0, seen = time.monotonic(), 0
-        for step in range(start, plan.total_steps):
-            try:
-                check_cancelled()
-            except JobCancelled:
-                checkpoint(step)
-                raise
-            batch = collate([plan.train[i] for i in plan.schedule[step]], self.device)
-            for group in optimizer.param_groups:
-                group["lr"] = plan.lr(step, plan.config.lr)
-            loss = self.model(**batch).loss
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            losses.append(float(loss.detach()))
-            seen += len(plan.schedule[step])
-            done = step + 1
-            if done % plan.config.checkpoint_every == 0 and done < plan.total_steps:
-                checkpoint(done)
-            on_step(StepReport(done, plan.total_steps, losses[-1], seen / (time.monotonic() - t0)))
-        return TrainOutcome(
-            train_loss=mean_tail(losses),
-            val_loss=self.evaluate(plan.val),
-            val_loss_base=state["val_loss_base"],
-            steps=plan.total_steps,
-            resumed_from=start,
+        self._params = {n: p for n, p in self.model.named_parameters() if p.requires_grad}
+        self._optimizer = torch.optim.AdamW(
+            self._params.values(), lr=plan.config.lr, weight_decay=0.0
         )
+
+    def step(self, batch: list[Encoded], lr: float) -> float:
+        self.model.train()
+        for group in self._optimizer.param_groups:
+            group["lr"] = lr
+        loss = self.model(**collate(batch, self.device)).loss
+        loss.backward()
+        self._optimizer.step()
+        self._optimizer.zero_grad(set_to_none=True)
+        return float(loss.detach())
+
+    def state(self) -> dict[str, np.ndarray]:
+        # float32 on the CPU: exact for bf16 (CUDA) as well, and numpy has no bf16.
+        arrays = {f"lora.{n}": p.detach().float().cpu().numpy() for n, p in self._params.items()}
+        for index, values in self._optimizer.state_dict()["state"].items():
+            for key, value in values.items():
+                arrays[f"optim.{index}.{key}"] = value.detach().float().cpu().numpy()
+        return arrays
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        import torch
+
+        optim: dict[int, dict[str, Any]] = {}
+        with torch.no_grad():
+            for key, value in arrays.items():
+                kind, _, rest = key.partition(".")
+                if kind == "lora":
+                    self._params[rest].copy_(torch.tensor(value))
+                elif kind == "optim":
+                    index, _, name = rest.partition(".")
+                    optim.setdefault(int(index), {})[name] = torch.tensor(value)
+        groups = self._optimizer.state_dict()["param_groups"]
+        # load_state_dict moves each state tensor to its parameter's device and dtype.
+        self._optimizer.load_state_dict({"state": optim, "param_groups": groups})
 
     def export(self) -> LoraWeights:
         from peft.tuners.lora import LoraLayer
