@@ -195,8 +195,9 @@ def main() -> int:
                 record[method.value] = _query(writer, task, query, method, args.n)
             library.close()
             records.append(record)
+            last = methods[-1].value
             print(f"[{i + 1}/{len(cases)}] {query.id}: gold {query.gold!r}; "
-                  f"rag {record['rag']['answers'][DEFAULT]!r}", flush=True)
+                  f"{last} {record[last]['answers'][DEFAULT]!r}", flush=True)
     history = [pair for r in records for pair in r["history"]]
     summary = _summary(
         records, task, statistics.mean(copied_prefix(o, i) for i, o in history)

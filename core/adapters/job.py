@@ -31,6 +31,7 @@ from core.adapters.backends import StepReport, TrainPlan, choose_backend, make_s
 from core.adapters.base import check_trainable
 from core.adapters.config import TrainConfig
 from core.adapters.data import Example, fingerprint, split_train_val
+from core.adapters.memory import check_training_fits
 from core.adapters.protocol import (
     CANCEL_GRACE_S,
     WORKER_LOG,
@@ -107,8 +108,9 @@ class TrainJob(Job[AdapterRecord]):
         self.doc_ids = list(dict.fromkeys(e.doc_id for e in self.examples))
 
     def prepare(self) -> None:
-        """Refuse bad input before any heavy work: architecture, too little data."""
+        """Refuse bad input before any heavy work: architecture, memory, too little data."""
         check_trainable(self.model)
+        check_training_fits(self.model, self.config)
         c = self.config
         self.train_examples, self.val_examples = split_train_val(
             self.examples, c.val_fraction, c.max_val, c.min_examples

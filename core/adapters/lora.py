@@ -24,6 +24,19 @@ PEFT_WEIGHTS = "adapter_model.safetensors"
 _PEFT_PREFIX = "base_model.model."
 MAX_ADAPTER_BYTES = 4 * 2**30
 N = TypeVar("N", int, float)
+# Architectures whose Hugging Face modules fuse projections, and so does their GGUF
+# (llama.cpp's attn_qkv and ffn_up): a LoRA on a fused module is one LoRA on the fused
+# tensor.  Phi-3 (Phi3ForCausalLM): qkv_proj = [q; k; v], gate_up_proj = [gate; up].
+FUSED_MODULES = {
+    "phi3": {"q_proj": "qkv_proj", "k_proj": "qkv_proj", "v_proj": "qkv_proj",
+             "gate_proj": "gate_up_proj", "up_proj": "gate_up_proj"},
+}
+
+
+def module_targets(architecture: str, targets: tuple[str, ...]) -> list[str]:
+    """The model's own module names for the projections in ``targets`` (in order, once each)."""
+    fused = FUSED_MODULES.get(architecture, {})
+    return list(dict.fromkeys(fused.get(t, t) for t in targets))
 
 
 @dataclass
