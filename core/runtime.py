@@ -43,6 +43,8 @@ class GenerationParams:
     repeat_penalty: float = 1.0
     # Word n-grams an answer may not repeat (core.decoding.NoRepeatWords); 0: no rule.
     no_repeat_ngram: int = 0
+    # A text whose opening words the answer may not copy past a few (NoCopiedOpening).
+    no_copy_of: str = ""
 
 
 @dataclass(frozen=True)
@@ -331,14 +333,22 @@ class ModelRuntime:
         return tokens
 
     def _processors(self, params: GenerationParams) -> Any:
-        if not params.no_repeat_ngram:
-            return None
         from llama_cpp import LogitsProcessorList
 
-        from core.decoding import NoRepeatWords
+        from core.decoding import COPIED_WORDS, NoCopiedOpening, NoRepeatWords
 
-        rule = NoRepeatWords(params.no_repeat_ngram, self._detokenize, self._first_token)
-        return LogitsProcessorList([rule])
+        rules: list[Any] = []
+        if params.no_repeat_ngram:
+            rules.append(
+                NoRepeatWords(params.no_repeat_ngram, self._detokenize, self._first_token)
+            )
+        if params.no_copy_of:
+            rules.append(
+                NoCopiedOpening(
+                    params.no_copy_of, COPIED_WORDS, self._detokenize, self._first_token
+                )
+            )
+        return LogitsProcessorList(rules) if rules else None
 
     def _detokenize(self, tokens: Sequence[int]) -> str:
         return self.llama.detokenize(list(tokens)).decode("utf-8", "ignore")

@@ -163,7 +163,12 @@ class EvalJob(Job[list[UserResult]]):
         out_dir: Path,
         finished_only: bool = False,
         executor: Executor | None = None,
+        train_in_worker: bool = False,
     ) -> None:
+        """``train_in_worker``: train each adapter in the training worker process (the one
+        ``inkwell adapter train`` and the Adapter panel use), so a crash in torch cannot
+        take the caller down and a cancel stops the training there; the desktop's advice
+        does.  A batch evaluation trains in-process, reusing one loaded base."""
         super().__init__()
         self.cases = list(cases)
         self.model = model
@@ -171,6 +176,7 @@ class EvalJob(Job[list[UserResult]]):
         self.out_dir = out_dir
         self.finished_only = finished_only  # report the cached users, compute none
         self.executor = executor or in_process
+        self.train_in_worker = train_in_worker
         self.fingerprint = config.fingerprint(model)
 
     def _result_file(self, user_id: str) -> Path:
@@ -266,7 +272,7 @@ class EvalJob(Job[list[UserResult]]):
 
     def _adapter(self, case: UserCase) -> TrainedAdapter:
         """Train (or reuse) the user's adapter on prompts exactly like the ``none`` method's."""
-        from core.adapters.job import TrainJob
+        from core.adapters.job import TrainJob, TrainProcessJob
         from core.adapters.store import AdapterStore
 
         scratch = Home(self.out_dir / "work" / "prompts").ensure().profile("user").ensure()
@@ -276,11 +282,13 @@ class EvalJob(Job[list[UserResult]]):
         )
         profile = Home(self.out_dir / "adapters").ensure().profile("eval").ensure()
         user_key = hashlib.sha256(case.user_id.encode()).hexdigest()[:12]
-        job = TrainJob(profile, self.model, examples, self.config.train_config(),
-                       name=f"eval-{user_key}")
+        kind = TrainProcessJob if self.train_in_worker else TrainJob
+        job = kind(profile, self.model, examples, self.config.train_config(),
+                   name=f"eval-{user_key}")
         job.cancel_token = self.cancel_token
         job.prepare()
-        reused = AdapterStore(profile).find(job.adapter_id) is not None
+        adapter_id = job.inner.adapter_id if isinstance(job, TrainProcessJob) else job.adapter_id
+        reused = AdapterStore(profile).find(adapter_id) is not None
         record = job.run()
         summary = {
             "id": record.id,
