@@ -5,14 +5,15 @@ evaluation) reads a model's output through ``AnswerStream``, so the rules are
 the same for chat and base models and what streams is exactly what stays:
 
 - a one-line task (titles, subjects) ends at the end of its first non-empty
-  line; a line that is only a label (``Subject:``) does not count;
+  line, or of its first sentence (without its full stop); a line that is only
+  a label (``Subject:``) does not count, and generation stops there;
 - leading labels are removed: the task's own (``Subject line:``), the prompt's
   input label echoed back (``Commit message body:``) and the usual ones
-  (``Title:``, ``Subject:``), also in Markdown bold;
+  (``Title:``, ``Subject:``), also in Markdown bold, and a preamble that names
+  one (``The subject line of the commit message is:``);
 - quotes or Markdown marks that wrap the whole answer are removed;
-- streaming holds back only what the final answer may still drop (a possible
-  label, a wrapped answer until it closes, trailing blanks), so text shown is
-  never taken back.
+- a one-line answer is shown whole once it is certain; a draft streams, holding
+  back only an echoed label and trailing blanks: text shown is never taken back.
 
 The module also holds the word-level measures of answers that the
 benchmarks and the decoding rule share (repeated n-grams, copying the input).
@@ -31,6 +32,11 @@ COMMON_LABELS = ("title", "subject line", "subject", "headline", "answer", "summ
 # Pairs that wrap a whole answer: quoted, or set in Markdown bold/italic/code.
 WRAPPERS = (("**", "**"), ('"', '"'), ("“", "”"), ("`", "`"), ("*", "*"), ("_", "_"))
 _MARKS = "#*_> \t"  # Markdown a label may sit in: "## Title:", "**Subject:**", "> Title:"
+# "The subject line of the commit message is:", "Here is a title for the text:"
+_PREAMBLE = re.compile(r"([^:\n]{1,100}?):\s*")
+_ANNOUNCES = re.compile(r"\b(?:is|are|be|was|follows?)$")
+# A one-line answer ends with its first sentence ("Fix pkgconfig. This means …").
+_SENTENCE_END = re.compile(r"[.!?](?=\s+\S)")
 
 
 def _labels(spec: PromptSpec) -> tuple[str, ...]:
@@ -80,44 +86,42 @@ class AnswerStream:
         return new
 
     def _settle(self, final: bool) -> str:
-        """The answer as far as it is certain: all of it when ``final``."""
+        """The answer as far as it is certain: all of it when ``final``.
+
+        A one-line answer is certain only once its line or first sentence has
+        ended (a preamble or a label can be told from content only then), so
+        it appears whole; a draft streams as it is written.
+        """
         if not self.spec.single_line:
             return self._draft(final)
         rest = self._raw
         while True:
             raw_line, newline, rest = rest.lstrip().partition("\n")
-            done = final or bool(newline)
-            unlabelled = self._strip_labels(raw_line, done)
-            if unlabelled is None:
-                return ""  # could still turn out to be a label: wait
-            line = unlabelled
+            line = self._strip_labels(raw_line)
+            end = _SENTENCE_END.search(line)
+            if end is not None:
+                line = line[: end.start() + 1]
+            if not (final or newline or end):
+                return ""  # shown once its line or sentence is done
             if line.strip() or not newline:
                 break
             # A line that was empty or only a label: the answer is on a later line.
-        if newline and line.strip():
+        if line.strip() and (newline or end):
             self.complete = True
-        return _unwrap(line.strip()) if done else _held(line)
+        answer = _unwrap(line.strip())
+        return answer[:-1] if answer.endswith(".") and not answer.endswith("..") else answer
 
-    def _strip_labels(self, line: str, done: bool) -> str | None:
+    def _strip_labels(self, line: str) -> str:
         while True:
-            match = self._label.match(line)
+            match = self._label.match(line) or _PREAMBLE.match(line)
             if match is None:
-                break
+                return line
+            if match.re is _PREAMBLE:
+                said = match.group(1).lower().strip()
+                announces = said.startswith(("here", "sure")) or _ANNOUNCES.search(said)
+                if not (announces and any(label in said for label in self._labels)):
+                    return line
             line = line[match.end() :]
-        if not done and self._could_be_label(line):
-            return None
-        return line
-
-    def _could_be_label(self, line: str) -> bool:
-        head = line.lstrip(_MARKS).lower()
-        if not head:
-            return True
-        for label in self._labels:
-            if (label + ":").startswith(head.rstrip(" *_")):
-                return True
-            if head.startswith(label) and not head[len(label) :].strip(" *_"):
-                return True
-        return False
 
     def _draft(self, final: bool) -> str:
         text = self._raw.lstrip()
@@ -127,13 +131,6 @@ class AnswerStream:
         elif label and not final and label.startswith(text.lower()):
             return ""  # could still be the echoed label: wait
         return text.strip() if final else text.rstrip()
-
-
-def _held(line: str) -> str:
-    """What of an unfinished line can be shown: not a possibly wrapped answer, no trailing blank."""
-    if any(line.startswith(opening) for opening, _ in WRAPPERS):
-        return ""  # shown once the line ends and it is known whether the marks wrap it all
-    return line.rstrip()
 
 
 def _unwrap(line: str) -> str:
@@ -166,12 +163,18 @@ def clean_answer(spec: PromptSpec, raw: str) -> str:
 
 # -- measures of answers -------------------------------------------------------------------------
 
+_WORD_SPLIT = re.compile(r"[\s/]+")
 _PUNCT = string.punctuation + "“”\u2018\u2019«»…"
+
+
+def raw_words(text: str) -> list[str]:
+    """Words as written: separated by blanks or a slash (``C++/C#/Java`` is three words)."""
+    return _WORD_SPLIT.split(text.strip()) if text.strip() else []
 
 
 def words(text: str) -> list[str]:
     """Words for comparing answers: case-folded, surrounding punctuation removed."""
-    out = (w.strip(_PUNCT) for w in text.casefold().split())
+    out = (w.strip(_PUNCT) for w in raw_words(text.casefold()))
     return [w for w in out if w]
 
 

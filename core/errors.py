@@ -30,6 +30,10 @@ class JobCancelled(InkwellError):
         super().__init__(message)
 
 
+class DocumentsForgotten(InkwellError):
+    """Work that read documents stops: the user forgot one of them meanwhile."""
+
+
 class BadModelFile(InkwellError):
     """A file given as a model is not a usable GGUF model."""
 

@@ -43,6 +43,8 @@ class GenerationParams:
     repeat_penalty: float = 1.0
     # Word n-grams an answer may not repeat (core.decoding.NoRepeatWords); 0: no rule.
     no_repeat_ngram: int = 0
+    # A text whose opening words the answer may not copy past a few (NoCopiedOpening).
+    no_copy_of: str = ""
 
 
 @dataclass(frozen=True)
@@ -56,9 +58,9 @@ def default_threads() -> int:
 
     llama.cpp's worker threads spin-wait for each other; when another busy
     process (indexing, adapter training, the GUI) takes a core from them, every
-    token waits on a descheduled thread.  Measured on 2 cores under load:
-    SmolLM2 generated 32 tokens in 10.4 s with 2 threads and 0.9 s with 1.
-    Leaving a core free keeps writing responsive while Inkwell's own jobs run.
+    token waits on a descheduled thread (on 2 busy cores, ten times slower with
+    both threads than with one: README, Speed).  Leaving a core free keeps
+    writing responsive while Inkwell's own jobs run.
     """
     env = os.environ.get("INKWELL_THREADS")
     if env and env.isdigit() and int(env) > 0:
@@ -331,14 +333,22 @@ class ModelRuntime:
         return tokens
 
     def _processors(self, params: GenerationParams) -> Any:
-        if not params.no_repeat_ngram:
-            return None
         from llama_cpp import LogitsProcessorList
 
-        from core.decoding import NoRepeatWords
+        from core.decoding import COPIED_WORDS, NoCopiedOpening, NoRepeatWords
 
-        rule = NoRepeatWords(params.no_repeat_ngram, self._detokenize, self._first_token)
-        return LogitsProcessorList([rule])
+        rules: list[Any] = []
+        if params.no_repeat_ngram:
+            rules.append(
+                NoRepeatWords(params.no_repeat_ngram, self._detokenize, self._first_token)
+            )
+        if params.no_copy_of:
+            rules.append(
+                NoCopiedOpening(
+                    params.no_copy_of, COPIED_WORDS, self._detokenize, self._first_token
+                )
+            )
+        return LogitsProcessorList(rules) if rules else None
 
     def _detokenize(self, tokens: Sequence[int]) -> str:
         return self.llama.detokenize(list(tokens)).decode("utf-8", "ignore")
@@ -390,15 +400,6 @@ class ModelRuntime:
         top = logits.max()
         return logits - top - np.log(np.exp(logits - top).sum())
 
-    def complete(
-        self,
-        prompt: str,
-        params: GenerationParams = GenerationParams(),
-        adapter: ActiveAdapter | None = None,
-        cancel: CancelToken | None = None,
-    ) -> str:
-        return "".join(self.stream(prompt, params, adapter, cancel))
-
     def next_token_logits(self, prompt: str, adapter: ActiveAdapter | None = None) -> np.ndarray:
         """Logits for the token after ``prompt`` (used by adapter parity checks and tests)."""
         with self.lock:
@@ -438,10 +439,3 @@ def unload_all() -> None:
 
 atexit.register(unload_all)
 
-
-def stop_sequences(*groups: Sequence[str]) -> tuple[str, ...]:
-    seen: dict[str, None] = {}
-    for group in groups:
-        for s in group:
-            seen.setdefault(s, None)
-    return tuple(seen)

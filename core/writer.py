@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from core.answers import AnswerStream, words
 from core.documents import Document
@@ -25,7 +25,7 @@ from core.jobs import CancelToken
 from core.models import ModelInfo, ModelRegistry
 from core.paths import Home, ProfilePaths
 from core.prompts import BuiltPrompt, Example, PromptSpec, build_prompt, spec_for
-from core.runtime import ActiveAdapter, GenerationParams, ModelRuntime, get_runtime, stop_sequences
+from core.runtime import ActiveAdapter, GenerationParams, ModelRuntime, get_runtime
 from core.settings import AppSettings, ProfileSettings
 
 if TYPE_CHECKING:
@@ -129,7 +129,8 @@ class Writer:
         doc = self.library.get_document(hit.doc_id) if spec.uses_pairs else None
         if doc is not None:
             return self._document_example(spec, doc)
-        return Example(hit.text, hit.title, hit.doc_id, hit.source, hit.title, hit.date)
+        return Example(input=hit.text, output=hit.title, doc_id=hit.doc_id, source=hit.source,
+                       title=hit.title, date=hit.date)
 
     @staticmethod
     def _document_example(spec: PromptSpec, doc: Document) -> Example:
@@ -141,7 +142,8 @@ class Writer:
             out = "" if same else doc.fields.get(task.output_field, doc.title)
         else:
             inp, out = doc.text, doc.title
-        return Example(inp, out, doc.doc_id, doc.source, doc.title, doc.date)
+        return Example(input=inp, output=out, doc_id=doc.doc_id, source=doc.source,
+                       title=doc.title, date=doc.date)
 
     def prepare(self, request: WriteRequest) -> PreparedWrite:
         spec = spec_for(request.task)
@@ -170,7 +172,7 @@ class Writer:
             stops = ("\n\n\n",)
         params = replace(
             request.params,
-            stop=stop_sequences(request.params.stop, stops),
+            stop=tuple(dict.fromkeys((*request.params.stop, *stops))),
             repeat_penalty=max(request.params.repeat_penalty, spec.repeat_penalty),
             no_repeat_ngram=NO_REPEAT_NGRAM if spec.single_line else 0,
         )
@@ -218,13 +220,13 @@ class Writer:
             if ex.input.strip() and ex.output.strip():
                 out.append(
                     TrainExample(
-                        prefix,
-                        ex.input.strip(),
-                        ex.output.strip(),
-                        doc.doc_id,
-                        doc.date,
-                        doc.content_hash,
-                        suffix,
+                        prefix=prefix,
+                        content=ex.input.strip(),
+                        target=ex.output.strip(),
+                        doc_id=doc.doc_id,
+                        date=doc.date,
+                        content_hash=doc.content_hash,
+                        suffix=suffix,
                         rendered=True,  # prefix and suffix already hold the chat template
                     )
                 )
@@ -293,7 +295,7 @@ def resolve_adapter(profile: ProfilePaths, adapter_id: str, model: ModelInfo) ->
     """An adapter id of the profile's store as a runtime adapter, checked against the model."""
     from core.adapters.store import AdapterStore
 
-    record: Any = AdapterStore(profile).get(adapter_id)
+    record = AdapterStore(profile).get(adapter_id)
     if record.base_sha256 != model.sha256:
         raise InkwellError(
             f"adapter {adapter_id} was trained for another base model; "

@@ -24,6 +24,17 @@ ONE_LINE = [
     ("headline", "Headline: “Harbour walk reopens”", "Harbour walk reopens"),
     ("proposal_title", "Title: Abstract: Pattern matching", "Pattern matching"),
     ("commit_subject", "Subject:", ""),
+    # Real SmolLM2 outputs on the dev data: a preamble, and a subject that runs on.
+    ("commit_subject", "The subject line of the commit message is: Tried to write a test",
+     "Tried to write a test"),
+    ("commit_subject", "Fix pkgconfig. This means the version is now X.Y.Z. Make the check",
+     "Fix pkgconfig"),
+    ("commit_subject", "rt(threaded): per-resource tick", "rt(threaded): per-resource tick"),
+    ("commit_subject", "Fix the subject parser: handle UTF-8",
+     "Fix the subject parser: handle UTF-8"),
+    ("title", "Here is a title for the text: Harbour at dawn.", "Harbour at dawn"),
+    ("title", "Release 1.2.3 is out", "Release 1.2.3 is out"),
+    ("title", "Why? Because it rains", "Why?"),
 ]
 
 
@@ -57,12 +68,15 @@ def test_streaming_never_shows_what_the_answer_drops(task: str, raw: str, size: 
     assert "".join(shown) == clean_answer(spec, raw)
 
 
-def test_a_one_line_answer_is_complete_at_its_line_break() -> None:
+def test_a_one_line_answer_is_shown_whole_when_its_line_or_sentence_ends() -> None:
     stream = AnswerStream(spec_for("title"))
-    assert stream.feed("Titl") == ""  # could still be the label "Title:": held back
-    assert stream.feed("e: A walk ") == "A walk"  # the blank may end the answer: held back
-    assert stream.feed("home\nand more") == " home"
+    assert stream.feed("Title: A walk") == ""  # "Title: A walk. …" or "… by the sea"?
+    assert not stream.complete
+    assert stream.feed(" home\nand more") == "A walk home"
     assert stream.complete and stream.feed("ignored") == ""
+    stream = AnswerStream(spec_for("commit_subject"))
+    assert stream.feed("Fix pkgconfig. ") == ""
+    assert stream.feed("This") == "Fix pkgconfig" and stream.complete
 
 
 def test_loop_and_copy_measures() -> None:

@@ -9,6 +9,11 @@ from core.jobs import CancelToken
 from core.runtime import ActiveAdapter, GenerationParams, get_runtime
 
 
+def _complete(rt, prompt: str, params: GenerationParams) -> str:
+    """The whole answer, as the writer collects it from the stream."""
+    return "".join(rt.stream(prompt, params))
+
+
 @pytest.mark.parametrize("model_fixture", ["smollm2", "gemma"])
 def test_generates_text_with_each_bundled_model(model_fixture, request) -> None:
     model = request.getfixturevalue(model_fixture)
@@ -19,7 +24,7 @@ def test_generates_text_with_each_bundled_model(model_fixture, request) -> None:
     text = "".join(pieces)
     assert text.strip()
     # Greedy decoding is deterministic: the same request gives the same text.
-    assert rt.complete(prompt, GenerationParams(max_tokens=12, stop=stops)) == text
+    assert _complete(rt, prompt, GenerationParams(max_tokens=12, stop=stops)) == text
 
 
 def test_chat_template_only_for_instruction_model(smollm2, gemma) -> None:
@@ -80,20 +85,20 @@ def test_a_repeated_prompt_is_not_evaluated_again_and_answers_the_same(smollm2) 
     params = GenerationParams(max_tokens=10, stop=stops)
     n_prompt = rt.count_tokens(prompt)
     try:
-        first = rt.complete(prompt, params)
+        first = _complete(rt, prompt, params)
         assert evaluated[0] == n_prompt - 1  # the prompt but its last token, in one pass
         evaluated.clear()
-        assert rt.complete(prompt, params) == first
+        assert _complete(rt, prompt, params) == first
         assert evaluated and max(evaluated) == 1  # then one token at a time: nothing re-read
-        rt.complete(other, params)
+        _complete(rt, other, params)
         sampled = GenerationParams(max_tokens=10, stop=stops, temperature=0.8, seed=7)
-        assert rt.complete(prompt, params) == first  # another prompt between: same answer
-        again = rt.complete(prompt, sampled)
-        rt.complete(other, params)
-        assert rt.complete(prompt, sampled) == again
+        assert _complete(rt, prompt, params) == first  # another prompt between: same answer
+        again = _complete(rt, prompt, sampled)
+        _complete(rt, other, params)
+        assert _complete(rt, prompt, sampled) == again
         fresh = ModelRuntime(smollm2, n_ctx=1024)
-        assert fresh.complete(prompt, params) == first
-        assert fresh.complete(prompt, sampled) == again
+        assert _complete(fresh, prompt, params) == first
+        assert _complete(fresh, prompt, sampled) == again
         fresh.llama.close()
     finally:
         rt.llama.close()

@@ -21,10 +21,12 @@ def _offences(path: Path) -> list[str]:
             continue
         module, name = node.func.value.id, node.func.attr
         keywords = {k.arg for k in node.keywords}
+        daemon = any(k.arg == "daemon" and isinstance(k.value, ast.Constant) and k.value.value
+                     is True for k in node.keywords)
         where = f"{path}:{node.lineno}"
         if module == "subprocess" and name in BLOCKING and "timeout" not in keywords:
             found.append(f"{where}: subprocess.{name} without a timeout")
-        if module == "threading" and name == "Thread" and "daemon" not in keywords:
+        if module == "threading" and name == "Thread" and not daemon:
             found.append(f"{where}: a thread that is not a daemon")
     return found
 
@@ -37,5 +39,5 @@ def test_every_test_thread_is_a_daemon_and_every_child_has_a_timeout() -> None:
 def test_the_check_sees_an_offence(tmp_path: Path) -> None:
     bad = tmp_path / "test_probe.py"
     bad.write_text("import subprocess, threading\nsubprocess.run(['true'])\n"
-                   "threading.Thread(target=print)\n")
+                   "threading.Thread(target=print, daemon=False)\n")
     assert len(_offences(bad)) == 2

@@ -147,7 +147,14 @@ def _style_pairs(doc: Document) -> list[Example]:
         opening = " ".join(words[start : start + _WINDOW_WORDS])
         continuation = " ".join(words[start + _WINDOW_WORDS : start + 2 * _WINDOW_WORDS])
         pairs.append(
-            Example(CONTINUE_PREFIX, opening, continuation, doc.doc_id, doc.date, doc.content_hash)
+            Example(
+                prefix=CONTINUE_PREFIX,
+                content=opening,
+                target=continuation,
+                doc_id=doc.doc_id,
+                date=doc.date,
+                content_hash=doc.content_hash,
+            )
         )
     return pairs
 
@@ -185,12 +192,12 @@ def examples_from_documents(
             prefix = TASKS[task].input_prefix if task else TITLE_PREFIX
             out.append(
                 Example(
-                    _prefix(prefix),
-                    doc.text.strip(),
-                    doc.title.strip(),
-                    doc.doc_id,
-                    doc.date,
-                    doc.content_hash,
+                    prefix=_prefix(prefix),
+                    content=doc.text.strip(),
+                    target=doc.title.strip(),
+                    doc_id=doc.doc_id,
+                    date=doc.date,
+                    content_hash=doc.content_hash,
                 )
             )
         if doc.kind != "choice":  # a kept choice's input may be someone else's text

@@ -6,8 +6,8 @@ bm25s and Elasticsearch score: k1 = 1.5, b = 0.75, idf = ln(1 + (N - df + 0.5) /
 few immutable *segments* — each a sparse chunk x term count matrix in
 compressed-column form — plus a mask of the chunks still live.  Indexing
 appends a segment for the chunks it wrote and masks the ones it replaced or
-removed (``advance``); small segments are merged when there are many, the
-masked rows dropped when they are a quarter of the index.  bm25s, which
+removed (``advance``); small segments are merged when there are many, and a
+segment is rewritten without its masked rows when they are a quarter of it.  bm25s, which
 precomputes every score with the corpus statistics baked in, had to rebuild
 everything after any change (9.6 s at 100,000 chunks, on the first search).
 
@@ -30,8 +30,10 @@ from core.library.derived import DerivedIndex, Snapshot
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 K1, B = 1.5, 0.75
-MAX_SEGMENTS = 8  # more, and the small ones are merged (a query visits each segment)
-MAX_DEAD = 0.25  # a larger fraction of masked rows, and everything is merged
+SEGMENT_ROWS = 100_000  # chunks per segment of a full build
+SMALL_ROWS = 10_000  # a segment this small is merged with the others ...
+MAX_SMALL = 8  # ... when there are more of them than this (a query visits every segment)
+MAX_DEAD = 0.25  # a segment with a larger fraction of masked rows is rewritten
 
 
 def _stopwords() -> frozenset[str]:
@@ -113,29 +115,31 @@ class LexicalIndex(DerivedIndex[Iterable[tuple[str, str]], Lexicon]):
 
     def _build(self, source: Iterable[tuple[str, str]]) -> tuple[list[str], Lexicon]:
         ids: list[str] = []
-        lexicon = self._append(self._empty(), ids, source)
-        return ids, lexicon
+        lexicon = self._empty()
+        batch: list[tuple[str, str]] = []
+        for pair in source:  # a segment per SEGMENT_ROWS chunks bounds the memory a build takes
+            batch.append(pair)
+            if len(batch) == SEGMENT_ROWS:
+                lexicon, batch = self._append(lexicon, ids, batch), []
+        return ids, self._append(lexicon, ids, batch)
 
     def _append(self, lexicon: Lexicon, ids: list[str],
-                chunks: Iterable[tuple[str, str]]) -> Lexicon:
+                chunks: Sequence[tuple[str, str]]) -> Lexicon:
         """``lexicon`` with a segment for ``chunks`` (whose ids are appended to ``ids``)."""
-        vocab = dict(lexicon.vocab)
-        rows: list[np.ndarray] = []
-        terms: list[int] = []
-        lengths: list[int] = []
-        for cid, text in chunks:
-            term_ids = [vocab.setdefault(t, len(vocab)) for t in tokenize(text, self._stopwords)]
-            rows.append(np.full(len(term_ids), len(lengths), dtype=np.int64))
-            terms += term_ids
-            lengths.append(len(term_ids))
-            ids.append(cid)
-        if not lengths:
+        if not chunks:
             return lexicon
-        segment = Segment.from_occurrences(len(lengths), len(vocab), np.concatenate(rows),
-                                           np.asarray(terms, dtype=np.int64))
+        vocab = dict(lexicon.vocab)
+        terms = [np.asarray([vocab.setdefault(t, len(vocab))
+                             for t in tokenize(text, self._stopwords)], dtype=np.int64)
+                 for _, text in chunks]
+        lengths = np.asarray([len(t) for t in terms], dtype=np.int64)
+        ids += [cid for cid, _ in chunks]
+        segment = Segment.from_occurrences(len(chunks), len(vocab),
+                                           np.repeat(np.arange(len(chunks)), lengths),
+                                           np.concatenate(terms))
         return Lexicon(vocab, (*lexicon.segments, segment),
-                       np.concatenate([lexicon.lengths, np.asarray(lengths, np.float32)]),
-                       np.concatenate([lexicon.live, np.ones(len(lengths), bool)]))
+                       np.concatenate([lexicon.lengths, lengths.astype(np.float32)]),
+                       np.concatenate([lexicon.live, np.ones(len(chunks), bool)]))
 
     def change(self, added: Sequence[tuple[str, str]],
                removed: Iterable[str]) -> Callable[[Snapshot[Lexicon]], tuple[list[str], Lexicon]]:
@@ -154,37 +158,37 @@ class LexicalIndex(DerivedIndex[Iterable[tuple[str, str]], Lexicon]):
         return self._merged(ids, lexicon)
 
     def _merged(self, ids: list[str], lexicon: Lexicon) -> tuple[list[str], Lexicon]:
-        """Merge small segments when there are many, and drop masked rows when they pile up."""
+        """Rewrite, as one segment of their live rows, every segment a quarter masked, and the
+        small segments when there are many; the others stay as they are (their files too)."""
         segments = lexicon.segments
-        dead = 1.0 - float(lexicon.live.mean()) if len(ids) else 0.0
-        if dead > MAX_DEAD:
-            first = 0
-        elif len(segments) > MAX_SEGMENTS:
-            first = 1  # the largest (oldest) segment stays as it is
-        else:
+        starts = np.cumsum([0, *(s.rows for s in segments)])
+        group = [i for i, s in enumerate(segments)
+                 if s.rows and not lexicon.live[starts[i]:starts[i + 1]].mean() >= 1 - MAX_DEAD]
+        small = [i for i, s in enumerate(segments) if s.rows < SMALL_ROWS]
+        if len(small) > MAX_SMALL:
+            group = sorted({*group, *small})
+        if not group:
             return ids, lexicon
-        start = sum(s.rows for s in segments[:first])
-        keep = np.ones(len(ids), bool)
-        keep[start:] = lexicon.live[start:]
-        # New row numbers of the kept rows inside the merged segment.
-        renumber = np.cumsum(keep[start:]) - 1
         rows, terms, counts = [], [], []
-        offset = 0
-        for segment in segments[first:]:
-            row, term, count = segment.triples()
-            row = row.astype(np.int64) + offset
-            alive = keep[start + row]
+        base = 0
+        for i in group:
+            live = lexicon.live[starts[i]:starts[i + 1]]
+            renumber = np.cumsum(live) - 1 + base
+            row, term, count = segments[i].triples()
+            alive = live[row]
             rows.append(renumber[row[alive]])
             terms.append(term[alive])
             counts.append(count[alive])
-            offset += segment.rows
-        merged = Segment.from_entries(int(keep[start:].sum()), len(lexicon.vocab),
-                                      np.concatenate(rows), np.concatenate(terms),
-                                      np.concatenate(counts))
-        kept_ids = ids[:start] + [cid for cid, k in zip(ids[start:], keep[start:], strict=True)
-                                  if k]
-        return kept_ids, Lexicon(lexicon.vocab, (*segments[:first], merged),
-                                 lexicon.lengths[keep], lexicon.live[keep])
+            base += int(live.sum())
+        kept = [i for i in range(len(segments)) if i not in group]
+        order = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in kept]
+                               + [np.flatnonzero(lexicon.live[starts[i]:starts[i + 1]])
+                                  + starts[i] for i in group]).astype(np.int64)
+        merged = Segment.from_entries(base, len(lexicon.vocab), np.concatenate(rows),
+                                      np.concatenate(terms), np.concatenate(counts))
+        return [ids[j] for j in order], Lexicon(
+            lexicon.vocab, (*(segments[i] for i in kept), *([merged] if base else [])),
+            lexicon.lengths[order], lexicon.live[order])
 
     def _write(self, folder: Path, data: Lexicon) -> None:
         (folder / "vocab.json").write_text(json.dumps(list(data.vocab)), encoding="utf-8")

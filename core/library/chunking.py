@@ -12,12 +12,20 @@ abstract) stay whole.
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from tokenizers import Tokenizer
 
 MAX_TOKENS = 240  # of the embedder's 254 content positions; margin for joining paragraphs
 OVERLAP_TOKENS = 32
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+
+
+class _Unit(NamedTuple):
+    """A paragraph, or a window of an over-long one, and its size in tokens."""
+
+    text: str
+    tokens: int
 
 
 class Chunker:
@@ -31,7 +39,8 @@ class Chunker:
         self.max_tokens = max_tokens
         self.overlap_tokens = overlap_tokens
 
-    def _counts(self, texts: list[str]) -> list[int]:
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """How many tokens each text is, counted as the embedder counts (no special tokens)."""
         encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
         return [len(e.ids) for e in encodings]
 
@@ -64,23 +73,25 @@ class Chunker:
         paragraphs = [p for p in paragraphs if p]
         if not paragraphs:
             return []
-        units: list[tuple[str, int]] = []
-        for para, count in zip(paragraphs, self._counts(paragraphs), strict=True):
+        units: list[_Unit] = []
+        for para, count in zip(paragraphs, self.token_counts(paragraphs), strict=True):
             if count <= self.max_tokens:
-                units.append((para, count))
+                units.append(_Unit(para, count))
             else:
                 windows = self._windows(para)
-                units.extend(zip(windows, self._counts(windows), strict=True))
+                units += [_Unit(window, count) for window, count
+                          in zip(windows, self.token_counts(windows), strict=True)]
         chunks: list[str] = []
-        current: list[tuple[str, int]] = []
+        current: list[_Unit] = []
         size = 0
         for unit in units:
-            if current and size + unit[1] > self.max_tokens:
-                chunks.append("\n\n".join(u[0] for u in current))
+            if current and size + unit.tokens > self.max_tokens:
+                chunks.append("\n\n".join(u.text for u in current))
                 tail = current[-1]
-                keep_tail = tail[1] <= self.overlap_tokens and tail[1] + unit[1] <= self.max_tokens
-                current, size = ([tail], tail[1]) if keep_tail else ([], 0)
+                keep_tail = (tail.tokens <= self.overlap_tokens
+                             and tail.tokens + unit.tokens <= self.max_tokens)
+                current, size = ([tail], tail.tokens) if keep_tail else ([], 0)
             current.append(unit)
-            size += unit[1]
-        chunks.append("\n\n".join(u[0] for u in current))
+            size += unit.tokens
+        chunks.append("\n\n".join(u.text for u in current))
         return chunks

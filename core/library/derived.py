@@ -1,11 +1,13 @@
 """What the search indexes derived from the library have in common.
 
 The manifest and Chroma are the truth; the lexical (BM25) index and the vector
-matrix are derived from them.  Each is rebuilt lazily — on the first search
-after a change, so re-indexing one file stays fast — when the manifest's
-generation counter moved (any add, change, repair or forget), saved in its own
-folder with the generation it reflects, and loaded by later processes.  A
-forget deletes them at once: they hold the forgotten words and vectors.
+matrix are derived from them, each current for the manifest's generation
+counter (moved by any add, change, repair or forget), saved in its own folder
+with the generation it reflects, and loaded by later processes.  An index that
+can follow a change in place (BM25) is advanced by the writer (``advance``,
+then ``persist`` once per job); otherwise it is rebuilt on the first search
+after the change.  A forget deletes them at once: they hold the forgotten
+words and vectors.
 
 Searches take no library lock, so a rebuild can read the stores just before a
 forget and finish after it.  Such a rebuild must not write the forgotten data

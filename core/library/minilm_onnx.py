@@ -82,7 +82,7 @@ def build(model_dir: Path) -> onnx.ModelProto:
     split_heads = g.const(np.array([0, 0, heads, head_dim], np.int64))
     merge_heads = g.const(np.array([0, 0, hidden], np.int64))
     scale = g.const(np.array(1 / math.sqrt(head_dim), f32))
-    sqrt_half = g.const(np.array(1 / math.sqrt(2), f32))
+    sqrt2 = g.const(np.array(math.sqrt(2), f32))
     one, half = g.const(np.array(1, f32)), g.const(np.array(0.5, f32))
 
     for i in range(int(config["num_hidden_layers"])):
@@ -101,9 +101,10 @@ def build(model_dir: Path) -> onnx.ModelProto:
         attended = g.linear(context, weights, f"{p}.attention.output.dense")
         x = g.layer_norm(g.op("Add", attended, x), weights, f"{p}.attention.output.LayerNorm", eps)
         inner = g.linear(x, weights, f"{p}.intermediate.dense")
-        # Exact GELU, 0.5 x (1 + erf(x / sqrt 2)), as BERT's "gelu".
-        gelu = g.op("Mul", g.op("Mul", inner, half),
-                    g.op("Add", one, g.op("Erf", g.op("Mul", inner, sqrt_half))))
+        # Exact GELU, x (1 + erf(x / sqrt 2)) 0.5, as BERT's "gelu", in the order of ops
+        # onnxruntime's GELU fusion looks for (it then fuses the bias in too).
+        erf = g.op("Erf", g.op("Div", inner, sqrt2))
+        gelu = g.op("Mul", g.op("Mul", inner, g.op("Add", erf, one)), half)
         out = g.linear(gelu, weights, f"{p}.output.dense")
         x = g.layer_norm(g.op("Add", out, x), weights, f"{p}.output.LayerNorm", eps)
 

@@ -41,6 +41,12 @@ def _corpus(folder: Path) -> dict[str, Path]:
     return files
 
 
+def _stored_vector(lib: Library, chunk_id: str) -> np.ndarray:
+    """One chunk's vector as Chroma returns it."""
+    return next(vectors[ids.index(chunk_id)] for ids, vectors in lib.store.vectors()
+                if chunk_id in ids)
+
+
 def _consistent(lib: Library) -> None:
     """Every chunk exactly once: Chroma and the manifest hold the same ids."""
     assert lib.store.all_ids() == lib.manifest.all_chunk_ids()
@@ -179,8 +185,7 @@ def test_forget_leaves_no_trace_of_the_canary(tmp_path: Path, library: Library) 
         assert library.search("cobalt orchard lanterns", k=1, retriever=retriever)[0].source \
             == str(secret)
     (chunk_id,) = library.manifest.chunk_ids([str(secret)])
-    vector = next(vectors[ids.index(chunk_id)] for ids, vectors in library.store.vectors()
-                  if chunk_id in ids)
+    vector = _stored_vector(library, chunk_id)
     # The vector as Chroma returns it, and as the exact-search matrix holds it (normalised).
     saved = json.loads((library.dir / "vectors" / "ids.json").read_text())["ids"]
     unit = np.load(library.dir / "vectors" / "vectors.npy")[saved.index(chunk_id)]
@@ -309,8 +314,7 @@ def test_a_search_that_read_before_a_forget_does_not_save_it_back(tmp_path: Path
     secret.write_text(f"# {CANARY}\n\n{CANARY}.\n")
     library.add_job([tmp_path / "docs"]).execute()
     (chunk_id,) = library.manifest.chunk_ids([str(secret)])
-    stored = library.store._collection.get(ids=[chunk_id], include=["embeddings"])
-    vector = np.asarray(stored["embeddings"][0], dtype=np.float32)
+    vector = _stored_vector(library, chunk_id)
     library.close()
 
     def search_while_forgotten(retriever: str) -> list:

@@ -121,7 +121,7 @@ def test_chunks_fit_the_budget_and_cover_the_text(chunker: Chunker, text: str) -
         assert chunks == []
         return
     assert chunks and all(c.strip() for c in chunks)
-    counts = chunker._counts(chunks)
+    counts = chunker.token_counts(chunks)
     assert max(counts) <= MAX_TOKENS, counts
     # In order, each chunk is a stretch of the text; together they leave nothing out.
     covered = 0
@@ -148,7 +148,7 @@ def test_chunks_fit_the_budget_and_cover_the_text(chunker: Chunker, text: str) -
 def _nothing_left_out(chunker: Chunker, gap: str) -> None:
     """Text between chunks may only be what the tokenizer itself drops (control and
     zero-width characters): nothing a search could match."""
-    assert not gap.strip() or chunker._counts([gap]) == [0], f"text left out: {gap!r}"
+    assert not gap.strip() or chunker.token_counts([gap]) == [0], f"text left out: {gap!r}"
 
 
 @SETTINGS
@@ -158,7 +158,7 @@ def test_short_items_stay_whole_and_chunking_is_deterministic(chunker: Chunker,
     chunks = chunker.split(text)
     assert chunks == chunker.split(text) == Chunker(load_tokenizer()).split(text)
     paragraphs = [_flat(p) for p in re.split(r"\n\s*\n", text) if _flat(p)]
-    if paragraphs and sum(chunker._counts(paragraphs)) <= MAX_TOKENS:
+    if paragraphs and sum(chunker.token_counts(paragraphs)) <= MAX_TOKENS:
         assert chunks == ["\n\n".join(paragraphs)]
 
 
