@@ -37,10 +37,11 @@ from core.adapters.memory import (
     available_memory,
     fits,
     running_memory,
-    training_memory,
+    training_estimate,
 )
 from core.errors import DiskFull, InkwellError, JobCancelled, NetworkRefused
 from core.jobs import Job
+from core.locks import hold
 from core.models import ModelInfo, ModelRegistry
 from core.paths import Home
 from core.runtime import DEFAULT_CONTEXT
@@ -85,12 +86,8 @@ class CatalogEntry:
     def run_bytes(self) -> int:
         return running_memory(self.shape, self.size, min(DEFAULT_CONTEXT, self.context_length))
 
-    def train_bytes(self, config: TrainConfig | None = None) -> int:
-        config = config or TrainConfig()
-        return training_memory(
-            self.shape, batch=config.batch_size, seq=config.max_len, dtype_bytes=4, r=config.r,
-            targets=config.target_modules, checkpointing=False,
-        ).total
+    def train_bytes(self) -> int:
+        return training_estimate(self.shape, TrainConfig()).total
 
 
 def load_catalog(path: Path | None = None) -> list[CatalogEntry]:
@@ -217,6 +214,12 @@ class DownloadJob(Job[ModelInfo]):
             fh.write(json.dumps(record) + "\n")
 
     def run(self) -> ModelInfo:
+        # One download of a file at a time: two would append to the same part file.
+        lock = self.target.with_name(self.target.name + ".lock")
+        with hold(lock, busy=f"another Inkwell process is already downloading {self.entry.name}"):
+            return self._download()
+
+    def _download(self) -> ModelInfo:
         if self.target.exists():
             return self._register()
         request = {

@@ -136,7 +136,7 @@ def download(
             headers = {"Range": f"bytes={have}-"} if have else {}
             try:
                 with client.stream("GET", url, headers=headers) as response:
-                    if response.status_code == 416 or response.status_code >= 400:
+                    if response.status_code >= 400:
                         raise DownloadFailed(
                             "http",
                             f"{url}: the server answered {response.status_code} "

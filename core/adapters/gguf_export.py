@@ -27,8 +27,13 @@ from core.errors import InkwellError
 from core.fsutil import atomic_path
 from core.models import ModelInfo
 
-# Architectures whose converter permutes q/k rows (convert_hf_to_gguf.py LlamaModel.permute).
+# Architectures whose converter permutes q/k rows: llama.cpp's conversion/llama.py,
+# LlamaModel.permute with undo_permute = True — LlamaForCausalLM and MistralForCausalLM
+# (both written as "llama").  Qwen2/3 (conversion/qwen.py), Gemma 2/3 (gemma.py: only
+# their norms change, +1) and Phi-3 (phi.py) store q/k as Hugging Face does.
 _PERMUTED_ARCHS = {"llama"}
+# Phi3MiniModel writes the fused gate_up_proj as ffn_up unchanged.
+_FUSED_GATE_UP_ARCHS = {"phi3"}
 
 
 @dataclass(frozen=True)
@@ -72,12 +77,14 @@ def read_base_layout(model: ModelInfo) -> BaseLayout:
     head_k = num("attention.key_length", n_embd // n_head)
     head_v = num("attention.value_length", head_k)
     shapes = {
+        "attn_qkv": (n_embd, (n_head + n_kv) * head_k + n_kv * head_v),  # fused: phi3
         "attn_q": (n_embd, n_head * head_k),
         "attn_k": (n_embd, n_kv * head_k),
         "attn_v": (n_embd, n_kv * head_v),
         "attn_output": (n_head * head_v, n_embd),
         "ffn_gate": (n_embd, n_ff),
-        "ffn_up": (n_embd, n_ff),
+        # phi3's ffn_up is its fused gate_up_proj: [gate; up], twice the rows
+        "ffn_up": (n_embd, 2 * n_ff if arch in _FUSED_GATE_UP_ARCHS else n_ff),
         "ffn_down": (n_ff, n_embd),
     }
     return BaseLayout(arch, n_head, n_kv, num("block_count"), shapes)

@@ -15,9 +15,16 @@ context Inkwell opens + llama.cpp's compute buffers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from core.errors import InkwellError
+
+if TYPE_CHECKING:
+    from core.adapters.config import TrainConfig
+    from core.models import ModelInfo
 
 GB = 1e9
-PROCESS_BYTES = 700_000_000  # a Python process with torch + transformers + peft imported
+PROCESS_BYTES = 1_000_000_000  # the process: torch, transformers, peft, llama.cpp's vocabulary
 LLAMA_BUFFERS_BYTES = 300_000_000  # llama.cpp compute buffers, the runtime, the tokenizer
 FIT_FRACTION = 0.85  # of the memory available now: the rest is headroom for the system
 
@@ -103,3 +110,58 @@ def available_memory() -> int:
 
 def fits(needed: int, available: int) -> bool:
     return needed <= available * FIT_FRACTION
+
+
+def model_shape(model: ModelInfo) -> ModelShape:
+    """The dimensions of a GGUF model, from llama.cpp's reading of its metadata.
+
+    The parameter count is computed from them (embeddings, tied to the output as in every
+    small model Inkwell targets, plus each block's projections), so nothing is loaded.
+    """
+    from core.adapters.gguf_export import read_base_layout
+    from core.adapters.tokens import vocab_for
+
+    layout = read_base_layout(model)
+    meta = vocab_for(model).llama.metadata
+    arch = model.architecture
+    hidden, ffn = layout.shapes["attn_q"][0], int(meta[f"{arch}.feed_forward_length"])
+    head_dim = layout.shapes["attn_q"][1] // layout.n_head
+    vocab = int(vocab_for(model).llama.n_vocab())
+    block = sum(n_in * n_out for name, (n_in, n_out) in layout.shapes.items()
+                if name in ("attn_q", "attn_k", "attn_v", "attn_output"))
+    block += 3 * hidden * ffn
+    return ModelShape(
+        n_params=vocab * hidden + layout.n_block * block, n_layers=layout.n_block,
+        hidden=hidden, n_head=layout.n_head, n_kv_head=layout.n_head_kv, head_dim=head_dim,
+        ffn=ffn, vocab=vocab,
+    )
+
+
+def training_estimate(shape: ModelShape, config: TrainConfig) -> TrainingMemory:
+    """Peak memory of training with ``config`` on the CPU (float32), as the trainer runs it."""
+    return training_memory(
+        shape, batch=config.batch_size, seq=config.max_len, dtype_bytes=4, r=config.r,
+        targets=config.target_modules, checkpointing=False,
+    )
+
+
+def check_training_fits(
+    model: ModelInfo, config: TrainConfig, available: int | None = None
+) -> None:
+    """Refuse, before any work, a training that would not fit in the memory available now."""
+    shape = model_shape(model)
+    needed = training_estimate(shape, config).total
+    available = available_memory() if available is None else available
+    if fits(needed, available):
+        return
+    # The largest model of the same build that would fit: memory beyond the process's own
+    # grows about linearly with the parameter count.
+    usable = available * FIT_FRACTION - PROCESS_BYTES
+    largest = shape.n_params * usable / max(needed - PROCESS_BYTES, 1)
+    smaller = (f"choose a model of at most ~{largest / 1e9:.1f}B parameters"
+               if largest >= 1e8 else "choose a smaller model")
+    raise InkwellError(
+        f"training an adapter on {model.name!r} ({shape.n_params / 1e9:.2f}B parameters) needs "
+        f"~{needed / GB:.1f} GB of memory; this computer has {available / GB:.1f} GB available. "
+        f"{smaller[0].upper()}{smaller[1:]} or close other apps"
+    )

@@ -154,3 +154,28 @@ def test_cli_get_with_a_mirror(home, server, catalog, gguf_bytes) -> None:
     bad = subprocess.run([*cmd[:-5], "--mirror", "ftp://x", "--catalog", str(catalog)],
                          capture_output=True, text=True, check=False, timeout=120)
     assert bad.returncode == 2 and "not an http(s) URL" in bad.stderr
+
+
+def test_a_second_download_of_the_same_model_waits_its_turn(home, server, catalog) -> None:
+    from core.errors import DataDirBusy
+
+    server.behaviour.delay_s = 0.05
+    first = DownloadJob(home, find_entry("tiny", catalog), mirror=server.url)
+    started = threading.Event()
+    first.on_progress(lambda p: started.set())
+    outcome: list[BaseException] = []
+
+    def run_first() -> None:
+        try:
+            first.execute()
+        except JobCancelled as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run_first)
+    thread.start()
+    assert started.wait(60)
+    with pytest.raises(DataDirBusy, match="already downloading tiny"):
+        DownloadJob(home, find_entry("tiny", catalog), mirror=server.url).execute()
+    first.cancel()
+    thread.join(60)
+    assert len(outcome) == 1  # the first one was cancelled, not disturbed by the second

@@ -18,7 +18,7 @@ import numpy as np
 from core.adapters.backends import Backend, TrainPlan
 from core.adapters.base import borrow_base
 from core.adapters.config import TrainConfig
-from core.adapters.lora import LoraWeights
+from core.adapters.lora import LoraWeights, module_targets
 from core.adapters.tokens import Encoded
 from core.models import ModelInfo
 
@@ -74,7 +74,7 @@ class TorchBackend(Backend):
         lora = LoraConfig(
             r=config.r,
             lora_alpha=config.alpha,
-            target_modules=list(config.target_modules),
+            target_modules=module_targets(model.architecture, config.target_modules),
             lora_dropout=0.0,  # no dropout: a resumed run then repeats the uninterrupted one
             bias="none",
             task_type="CAUSAL_LM",
