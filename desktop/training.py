@@ -33,8 +33,10 @@ def training_job(session: Session, config: TrainConfig) -> TrainProcessJob:
     """
     model = ModelRegistry(session.home).get(session.app_settings().model)
     examples = examples_from_documents(session.library().documents())
-    return TrainProcessJob(session.profile, model, examples, config,
-                           f"{session.profile.name}-{model.name}")
+    job = TrainProcessJob(session.profile, model, examples, config,
+                          f"{session.profile.name}-{model.name}")
+    job.prepare()  # too little data, an untrainable model: a clear error before any process
+    return job
 
 
 def interrupted_requests(session: Session) -> list[Path]:
