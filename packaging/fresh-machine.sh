@@ -74,8 +74,10 @@ say "python in the bare system: $(inside sh -c 'command -v python3 || echo none'
 status=0
 step "./inkwell-setup run --selftest" inside timeout 5400 ./inkwell-setup run --selftest \
     > "$root.run.log" 2>&1 || status=1
-sizes() {
-    say "after $1: pip cache $(inside sh -c 'du -sh /root/.cache/pip/* | tr "\t\n" ": "'), .venv $(inside du -sh .venv | cut -f1), trainer installed: $(inside .venv/bin/python -c 'import importlib.util as u; print(u.find_spec("torch") is not None)' || echo '?')"
+sizes() {  # pip's own "Downloading NAME (SIZE)" lines: a TLS-inspecting proxy can keep pip from caching
+    downloaded=$(sed -n 's/.*Downloading .* (\([0-9.]*\) \(kB\|MB\|GB\)).*/\1 \2/p' "$root.$1.log" |
+        awk '{ s += $1 * ($2 == "kB" ? 0.001 : ($2 == "GB" ? 1000 : 1)) } END { printf "%.1f MB", s }')
+    say "after $1: downloaded $downloaded, .venv $(inside du -sh .venv | cut -f1), trainer installed: $(inside .venv/bin/python -c 'import importlib.util as u; print(u.find_spec("torch") is not None)' || echo '?')"
 }
 sizes run
 step "./inkwell-setup test $*" inside timeout 7200 ./inkwell-setup test "$@" \
