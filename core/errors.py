@@ -30,6 +30,10 @@ class JobCancelled(InkwellError):
         super().__init__(message)
 
 
+class DocumentsForgotten(InkwellError):
+    """Work that read documents stops: the user forgot one of them meanwhile."""
+
+
 class BadModelFile(InkwellError):
     """A file given as a model is not a usable GGUF model."""
 
@@ -78,23 +82,26 @@ def is_disk_full(exc: BaseException, folder: str | os.PathLike[str] | None = Non
 
 
 @contextlib.contextmanager
-def disk_full_becomes_error(
+def saving(
     where: str | os.PathLike[str], what: str, advice: str,
     folder: str | os.PathLike[str] | None = None,
 ) -> Iterator[None]:
-    """Inside the block, a full disk (:func:`is_disk_full`) raises :class:`DiskFull`.
+    """Turn a failed write inside the block into an error for the user, the same everywhere.
 
-    Its message: "``where``: the disk is full, ``what`` could not be saved (reason);
-    ``advice``" — the same shape wherever Inkwell writes.
+    A full disk (:func:`is_disk_full`) raises :class:`DiskFull`: "``where``: the disk is
+    full, ``what`` could not be saved (reason); ``advice``".  Any other ``OSError`` raises
+    :class:`InkwellError`: "``where``: could not save ``what`` (reason)".
     """
     try:
         yield
-    except DiskFull:
+    except InkwellError:
         raise
     except Exception as exc:
-        if not is_disk_full(exc, folder):
-            raise
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise DiskFull(
-            f"{where}: the disk is full, {what} could not be saved ({reason}); {advice}"
-        ) from exc
+        if is_disk_full(exc, folder):
+            raise DiskFull(
+                f"{where}: the disk is full, {what} could not be saved ({reason}); {advice}"
+            ) from exc
+        if isinstance(exc, OSError):
+            raise InkwellError(f"{where}: could not save {what} ({reason})") from exc
+        raise

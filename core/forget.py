@@ -25,10 +25,18 @@ def forget(
     user's held-out documents' titles, the answers written from their text, and
     adapters trained on the older ones.  The advice itself (``advice.json``: scores
     and the recommendation, no text) stays until the user asks again.
+
+    Work already running on the documents loses the race whatever its timing: the
+    ids are recorded as tombstones (:mod:`core.tombstones`) *before* adapters are
+    marked, so a training stops at its next step, an adapter published meanwhile is
+    stale, and the advice discards what it measured.
     """
     reports = [library.forget(path) for path in paths]
     doc_ids = [d for r in reports for d in r.doc_ids]
-    stale = list(AdapterStore(library.profile).mark_stale(doc_ids)) if doc_ids else []
-    if doc_ids and library.profile.advice_dir.exists():
+    if not doc_ids:
+        return reports, []
+    library.manifest.bury(doc_ids)
+    stale = list(AdapterStore(library.profile).mark_stale(doc_ids))
+    if library.profile.advice_dir.exists():
         shutil.rmtree(library.profile.advice_dir)  # a failure must be seen, not ignored
     return reports, stale

@@ -75,7 +75,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -137,7 +137,21 @@ def tree_size(path: Path) -> int:
     return total
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_tree(root: Path) -> None:
+    """Flush every file and folder below ``root`` to disk.
+
+    Before a rename publishes a folder: the rename is then never on disk ahead of
+    the data it names.
+    """
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            with open(os.path.join(dirpath, name), "rb") as fh:
+                os.fsync(fh.fileno())
+        fsync_dir(Path(dirpath))
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a folder's entries (a rename in it) to disk."""
     if os.name != "posix":
         return
     fd = os.open(path, os.O_RDONLY)

@@ -224,7 +224,8 @@ def _fail(path: Path, where: str, reason: str) -> InkwellError:
     return InkwellError(f"{path}: {where}: {reason}")
 
 
-def _parse_questions(path: Path, data: Any) -> list[LampQuestion]:
+def parse_questions(path: Path, data: Any) -> list[LampQuestion]:
+    """The questions of a LaMP file already read and parsed (``path`` names it in errors)."""
     if not isinstance(data, list):
         raise _fail(
             path, "top level", f"expected a JSON list of questions, got {type(data).__name__}"
@@ -275,7 +276,7 @@ def _read_json(path: Path) -> Any:
 
 
 def load_questions(path: Path) -> list[LampQuestion]:
-    return _parse_questions(path, _read_json(path))
+    return parse_questions(path, _read_json(path))
 
 
 def load_outputs(path: Path) -> tuple[str | None, dict[str, str]]:

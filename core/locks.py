@@ -9,6 +9,12 @@ share it re-entrantly — a nested hold by the holding thread goes through, othe
 threads wait their turn like other processes do — so a library's writer, a
 training job and a one-time export all lock the same way.
 
+One lock is shared rather than exclusive: the data dir's app lock
+(:func:`share_app_lock`), which every Inkwell process holds for its lifetime and
+"Delete everything" takes exclusively (:func:`exclusive_app_lock`), so it cannot
+pull the data dir from under a running desktop, training or server.  It is
+filelock's reader/writer lock (a SQLite transaction on the lock file).
+
 ``wait_s``: ``0`` tries once, a positive number waits that long, ``None`` waits
 for as long as it takes (for quick work that must happen once, such as an export
 another process may be doing right now).  A lock not had in time raises
@@ -98,3 +104,53 @@ def hold(path: Path, *, busy: str, wait_s: float | None = 0.0) -> Iterator[bool]
     """Hold the lock on ``path`` for one block; yields True for the outermost hold."""
     with process_lock(path).hold(busy=busy, wait_s=wait_s) as outermost:
         yield outermost
+
+
+_APP_LOCKS: dict[str, filelock.ReadWriteLock] = {}
+
+
+def share_app_lock(path: Path, *, busy: str) -> None:
+    """Hold the app lock ``path`` shared until this process exits (a no-op when held).
+
+    ``busy``: the message when "Delete everything" holds it right now.
+    """
+    key = os.path.abspath(path)
+    with _REGISTRY:
+        if key in _APP_LOCKS:
+            return
+        ensure_private_dir(path.parent)
+        lock = filelock.ReadWriteLock(key, is_singleton=False)
+        try:
+            lock.acquire_read(timeout=0)
+        except filelock.Timeout:
+            lock.close()
+            raise DataDirBusy(busy) from None
+        _APP_LOCKS[key] = lock
+
+
+@contextlib.contextmanager
+def exclusive_app_lock(path: Path, *, busy: str, wait_s: float = 0.0) -> Iterator[None]:
+    """Hold the app lock ``path`` alone: no other Inkwell process is running on the data dir.
+
+    This process's own shared hold is given up first (and not taken back: the caller is
+    about to delete what it protects).  Released, and its file closed, on leaving.
+    """
+    key = os.path.abspath(path)
+    with _REGISTRY:
+        mine = _APP_LOCKS.pop(key, None)
+    if mine is not None:
+        mine.release(force=True)
+        mine.close()
+    ensure_private_dir(path.parent)
+    lock = filelock.ReadWriteLock(key, is_singleton=False)
+    try:
+        try:
+            lock.acquire_write(timeout=wait_s)
+        except filelock.Timeout:
+            raise DataDirBusy(busy) from None
+        try:
+            yield
+        finally:
+            lock.release(force=True)
+    finally:
+        lock.close()

@@ -19,6 +19,16 @@ at home, so each profile has its own library, adapters and evaluation results.
         eval/                  evaluation runs; advice.json (scores only) and advice/
                                (the advice's evaluation of the user's own writing)
         training/              in-progress training jobs (checkpoints)
+      serve-token              ``inkwell serve``'s API token
+      .inkwell-data-dir        the marker: this folder is Inkwell's
+      app.lock                 held by every running Inkwell process (shared)
+
+The marker keeps Inkwell from taking over a folder that is not its own: ``--home``
+or ``$INKWELL_HOME`` pointed at an existing folder (a home directory, Documents)
+would otherwise have every file below it made private at each start, and "Delete
+everything" remove all of it.  A folder without the marker is adopted only when it
+is empty or holds nothing but Inkwell's own entries (a data dir of a version
+before the marker).
 """
 
 from __future__ import annotations
@@ -32,10 +42,26 @@ import platformdirs
 
 from core.errors import InkwellError
 from core.fsutil import ensure_private_dir, repair_private_permissions
+from core.locks import share_app_lock
 
 APP_NAME = "Inkwell"
 DEFAULT_PROFILE = "default"
+MARKER = ".inkwell-data-dir"
+APP_LOCK = "app.lock"
+# Everything Inkwell itself creates at the top of its data dir (journal and temporary
+# files of these come and go beside them).
+OWN_ENTRIES = frozenset({"settings.json", "models", "cache", "logs", "profiles", "serve-token",
+                         MARKER, APP_LOCK})
 _PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def is_own_entry(name: str) -> bool:
+    """An entry Inkwell makes at the top of its data dir (or a journal/temp file of one)."""
+    if name in OWN_ENTRIES:
+        return True
+    base = name.lstrip(".").split(".tmp")[0]  # ".settings.json.x1y2.tmp": an atomic write
+    return any(base == own or base.startswith(own + ".") or base.startswith(own + "-")
+               for own in OWN_ENTRIES)
 
 
 def default_home() -> Path:
@@ -86,9 +112,40 @@ class Home:
         """
         if os.name == "posix":
             os.umask(0o077)
+        self.adopt()
         self.ensure()
+        self.hold_app_lock()
         repair_private_permissions(self.root)
         return self
+
+    def adopt(self) -> None:
+        """Mark the data dir as Inkwell's; refuse a folder that holds anything else."""
+        marker = self.root / MARKER
+        if marker.exists():
+            return
+        foreign = sorted(self.foreign_entries())
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3
+                                               else "")
+            raise InkwellError(
+                f"{self.root} is not an Inkwell data folder: it holds {shown}, which Inkwell "
+                "did not create. Inkwell keeps its data in a folder of its own (it makes "
+                "everything in it private, and 'Delete everything' removes it): give --home "
+                "or INKWELL_HOME a new or empty folder"
+            )
+        ensure_private_dir(self.root)
+        marker.touch(mode=0o600)
+
+    def foreign_entries(self) -> list[str]:
+        """Names at the top of the data dir that Inkwell did not create."""
+        if not self.root.is_dir():
+            return []
+        return [name for name in os.listdir(self.root) if not is_own_entry(name)]
+
+    def hold_app_lock(self) -> None:
+        """Hold the data dir's app lock shared for this process's lifetime (``core.locks``)."""
+        share_app_lock(self.root / APP_LOCK, busy=f"{self.root}: Inkwell is deleting this "
+                       "data folder right now ('Delete everything')")
 
     @property
     def settings_file(self) -> Path:
@@ -134,6 +191,11 @@ class ProfilePaths:
     @property
     def library_dir(self) -> Path:
         return self.root / "library"
+
+    @property
+    def manifest_file(self) -> Path:
+        """The library's manifest: documents, and the tombstones of forgotten ones."""
+        return self.library_dir / "manifest.sqlite3"
 
     @property
     def adapters_dir(self) -> Path:

@@ -362,16 +362,38 @@ def _describe(address: Any) -> str:
     return str(address)
 
 
-def delete_everything(root: Path) -> None:
-    """Remove the whole data directory ("Delete everything"): every profile, cache and log.
+def delete_everything(root: Path, wait_s: float = 0.0) -> list[str]:
+    """Remove Inkwell's data directory ("Delete everything"): every profile, cache and log.
 
-    The folder is first renamed aside, so a crash midway leaves no half-deleted
-    data dir that the app would try to open; the renamed copy is then removed.
+    Refused (``DataDirBusy``) while another Inkwell process runs on it (the desktop, a
+    training, ``inkwell serve``): they hold the app lock shared; ``wait_s`` gives them
+    that long to finish.  A folder with Inkwell's marker is all Inkwell's: it is renamed
+    aside first, so a crash midway leaves no half-deleted data dir that the app would try
+    to open, then removed.  A folder without it (a data dir of a version before the
+    marker) loses only Inkwell's own entries; the names of the others, left in place,
+    are returned.
     """
     import uuid
 
+    from core.locks import exclusive_app_lock
+    from core.paths import APP_LOCK, MARKER, Home
+
     if not root.exists():
-        return
+        return []
+    home = Home(root)
+    kept = home.foreign_entries() if not (root / MARKER).exists() else []
     doomed = root.with_name(f".{root.name}.deleting-{uuid.uuid4().hex[:8]}")
-    os.replace(root, doomed)
+    busy = (f"{root}: another Inkwell process is using this data folder (the desktop app, a "
+            "training, 'inkwell serve'); close it, then delete everything")
+    with exclusive_app_lock(root / APP_LOCK, busy=busy, wait_s=wait_s):
+        if not kept:
+            os.replace(root, doomed)
+        else:
+            doomed.mkdir(mode=0o700)
+            for name in os.listdir(root):
+                if name not in kept and not name.startswith(APP_LOCK):
+                    os.replace(root / name, doomed / name)
     shutil.rmtree(doomed)
+    for lock_file in root.glob(APP_LOCK + "*") if kept else ():
+        lock_file.unlink(missing_ok=True)
+    return kept

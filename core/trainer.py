@@ -23,7 +23,7 @@ PACKAGES = ("torch", "peft")
 # PyPI's torch 2.13.0 for Linux x86-64 and the NVIDIA wheels it requires, plus peft and
 # accelerate: measured, see packaging/README.md.
 LINUX_DOWNLOAD = "2.7 GB"
-LINUX_DISK = "4.8 GB"
+LINUX_DISK = "4.8 GB"  # its wheels unpacked
 
 
 class TrainerMissing(InkwellError):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from core.privacy import install_network_guard
 
 if TYPE_CHECKING:
+    from PySide6.QtCore import QObject, QTimer
     from PySide6.QtWidgets import QWidget
 
 
@@ -45,6 +46,36 @@ def close_on_signals(window: QWidget) -> None:
     timer.start(250)
 
 
+def collect_garbage_in_gui_thread(app: QObject, interval_ms: int = 500) -> QTimer:
+    """Turn Python's automatic cyclic GC off and collect from a timer in the GUI thread.
+
+    Automatic collection runs in whichever thread crosses the allocation threshold; in a
+    job's worker thread it can finalize Qt objects that belong to the GUI thread, which
+    crashes ("Garbage-collecting" in a segfault's trace, seen in the desktop tests).
+    calibre, pyqtgraph and novelWriter cure it this way; the timer keeps CPython's
+    generational thresholds, so as much garbage is collected as before, only here.
+    ``gc.enable()`` undoes it (the test suite does, after its desktop tests).
+    """
+    import gc
+
+    from PySide6.QtCore import QTimer
+
+    thresholds = gc.get_threshold()
+
+    def collect() -> None:
+        counts = gc.get_count()
+        for generation in (2, 1, 0):
+            if counts[generation] > thresholds[generation]:
+                gc.collect(generation)  # and every younger one
+                return
+
+    gc.disable()
+    timer = QTimer(app)
+    timer.timeout.connect(collect)
+    timer.start(interval_ms)
+    return timer
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     install_network_guard()
     args = parse_args(argv)
@@ -62,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from desktop.theme import apply_theme, load_fonts
 
     app = QApplication(sys.argv[:1])
+    collect_garbage_in_gui_thread(app)
     app.setApplicationName("Inkwell")
     app.setDesktopFileName("inkwell")
     try:

@@ -33,8 +33,10 @@ def training_job(session: Session, config: TrainConfig) -> TrainProcessJob:
     """
     model = ModelRegistry(session.home).get(session.app_settings().model)
     examples = examples_from_documents(session.library().documents())
-    return TrainProcessJob(session.profile, model, examples, config,
-                           f"{session.profile.name}-{model.name}")
+    job = TrainProcessJob(session.profile, model, examples, config,
+                          f"{session.profile.name}-{model.name}")
+    job.prepare()  # too little data, an untrainable model: a clear error before any process
+    return job
 
 
 def interrupted_requests(session: Session) -> list[Path]:
@@ -59,6 +61,8 @@ class TrainingRunner(QObject):
 
     @property
     def running(self) -> bool:
+        # Both: the window's shutdown waits for the job without running the event loop, and
+        # the panel's `finished` handler must already see the training as over.
         return self._worker is not None and self.workers.is_running(self._worker)
 
     def start(self, job: TrainProcessJob) -> None:
@@ -67,8 +71,12 @@ class TrainingRunner(QObject):
         worker.signals.result.connect(self.trained)
         worker.signals.failed.connect(self.failed)
         worker.signals.cancelled.connect(self.cancelled)
-        worker.signals.finished.connect(self.finished)
+        worker.signals.finished.connect(self._finished)
         self._worker = self.workers.start(worker)
+
+    def _finished(self) -> None:
+        self._worker = None
+        self.finished.emit()
 
     def cancel(self) -> None:
         """Ask the worker to checkpoint and stop (it is killed if it does not within the grace)."""

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.errors import DataDirBusy
 from core.models import DEFAULT_MODEL
 from core.privacy import delete_everything, guard_installed
 from desktop.adapter_panel import AdapterPanel
@@ -30,6 +31,7 @@ from desktop.workers import Workers
 from desktop.write_panel import WritePanel
 
 SHUTDOWN_WAIT_MS = 60_000  # jobs stop at their next cancellation check: a file, a token, a step
+DELETE_WAIT_S = 30.0  # for other Inkwell processes of this window (a training) to exit
 
 
 class MainWindow(QMainWindow):
@@ -38,6 +40,7 @@ class MainWindow(QMainWindow):
         self.session = session
         self.workers = Workers(self)
         self._shut_down = False
+        self._stopped = False
         self.setWindowTitle(f"Inkwell — {session.profile.name}")
         self.resize(QSize(1120, 760))
 
@@ -137,19 +140,21 @@ class MainWindow(QMainWindow):
 
     # --- stopping -----------------------------------------------------------------------
 
-    def shutdown(self) -> None:
+    def shutdown(self) -> bool:
         """Cancel every job and wait for it to stop at a safe point; then release the stores.
 
         Jobs persist their progress as they go (manifest rows, checkpoints), so a
-        cancelled job loses nothing: running it again resumes it.
+        cancelled job loses nothing: running it again resumes it.  Returns whether every
+        job stopped in time.
         """
         if self._shut_down:
-            return
+            return self._stopped
         self._shut_down = True
         self.workers.cancel_all()
         self.adapter.shutdown()
-        self.workers.wait(SHUTDOWN_WAIT_MS)
+        self._stopped = self.workers.wait(SHUTDOWN_WAIT_MS)
         self.session.close()
+        return self._stopped
 
     def closeEvent(self, event: QCloseEvent) -> None:
         # Jobs stop at their next safe point (a training step takes seconds): the window
@@ -159,9 +164,17 @@ class MainWindow(QMainWindow):
         event.accept()
 
     def delete_everything(self) -> None:
-        self.shutdown()
         root = self.session.home.root
-        delete_everything(root)
-        QMessageBox.information(self, "Deleted", f"Everything Inkwell stored under {root} is "
-                                "deleted. Inkwell will now close.")
+        try:
+            if not self.shutdown():
+                raise DataDirBusy("a job did not stop in time")
+            # The training worker process saves a checkpoint before it exits.
+            kept = delete_everything(root, wait_s=DELETE_WAIT_S)
+        except DataDirBusy as exc:
+            QMessageBox.warning(self, "Nothing deleted", f"Nothing was deleted: {exc}. "
+                                "Inkwell will now close; start it again to retry.")
+        else:
+            left = f" Left in place, not Inkwell's: {', '.join(kept)}." if kept else ""
+            QMessageBox.information(self, "Deleted", f"Everything Inkwell stored under {root} "
+                                    f"is deleted.{left} Inkwell will now close.")
         self.close()

@@ -43,7 +43,9 @@ class Worker(QRunnable):
 
     def __init__(self, work: Callable[[Worker], Any], cancel: CancelToken | None = None) -> None:
         super().__init__()
-        self.setAutoDelete(False)  # the Workers registry keeps it alive until it finishes
+        # The pool releases it once run() returns.  Without auto-delete PySide's pool kept
+        # a reference to every worker it ever ran, and with it the job's data.
+        self.setAutoDelete(True)
         self.signals = WorkerSignals()
         self.cancel_token = cancel or CancelToken()
         self._work = work
@@ -116,16 +118,26 @@ class Workers(QObject):
         self._pool = QThreadPool(self)
         # Indexing, writing and evaluation may overlap; none of them should wait for another.
         self._pool.setMaxThreadCount(max_threads)
-        self._running: set[Worker] = set()
+        self._running: dict[WorkerSignals, Worker] = {}
 
     def start(self, worker: Worker) -> Worker:
-        self._running.add(worker)
-        worker.signals.finished.connect(lambda: self._finished(worker))
+        """Run ``worker`` on the pool; it is released once it has finished.
+
+        Its signals object is parented to this registry and deleted (``deleteLater``) after
+        ``finished``: a connection holding the worker (a lambda capturing it) would keep
+        the worker, and the job data its work holds, alive for as long as the window.
+        """
+        self._running[worker.signals] = worker
+        worker.signals.setParent(self)
+        worker.signals.finished.connect(self._finished)
         self._pool.start(worker)
         return worker
 
-    def _finished(self, worker: Worker) -> None:
-        self._running.discard(worker)
+    def _finished(self) -> None:
+        signals = self.sender()
+        if isinstance(signals, WorkerSignals):
+            self._running.pop(signals, None)
+            signals.deleteLater()  # its connections, and what their slots hold, go with it
 
     @property
     def busy(self) -> bool:
@@ -133,10 +145,10 @@ class Workers(QObject):
 
     def is_running(self, worker: Worker) -> bool:
         """Whether ``worker`` was started here and has not finished (its work has returned)."""
-        return worker in self._running
+        return self._running.get(worker.signals) is worker
 
     def cancel_all(self) -> None:
-        for worker in list(self._running):
+        for worker in list(self._running.values()):
             worker.cancel()
 
     def wait(self, timeout_ms: int = -1) -> bool:

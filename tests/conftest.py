@@ -26,7 +26,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # The suite starts Python children of its own (``python -c`` stand-ins for entry points)
 # and the tools that watch Inkwell from outside; Inkwell's processes allow none of these.
 install_network_guard(allow_programs=[sys.executable, "git", "strace", "unshare", "setpriv",
-                                      "mount", "umount"])
+                                      "mount", "umount", "sh"])
 
 
 @pytest.fixture

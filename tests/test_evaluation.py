@@ -153,12 +153,10 @@ def test_advise_last_without_advice_says_what_to_run(tmp_path, capsys) -> None:
 
 
 def test_max_steps_caps_the_scaled_policy_only() -> None:
-    from core.evaluation.runner import EvalConfig, EvalJob
+    from core.evaluation.runner import EvalConfig
 
     def planned(config: EvalConfig, n_train: int) -> int:
-        job = EvalJob.__new__(EvalJob)  # the training settings need no cases or model
-        job.config = config
-        return int(job._train_config().planned_steps(n_train))
+        return int(config.train_config().planned_steps(n_train))
 
     assert planned(EvalConfig(), 400) == 60  # the app's cap
     assert planned(EvalConfig(train_max_steps=12), 400) == 12

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from core.errors import InkwellError, disk_full_becomes_error
+from core.errors import InkwellError, saving
 from core.fsutil import ensure_private_dir
 from core.models import ModelInfo
 
@@ -72,8 +72,7 @@ def base_dir(model: ModelInfo, cache_dir: Path) -> Path:
     tmp = target.parent / f".{model.sha256}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        with disk_full_becomes_error(target, "the dequantized training base",
-                                     "free some space and try again"):
+        with saving(target, "the dequantized training base", "free some space and try again"):
             hf = AutoModelForCausalLM.from_pretrained(
                 str(model.path.parent), gguf_file=model.path.name, dtype=torch.float32
             )
@@ -91,10 +90,6 @@ def base_dir(model: ModelInfo, cache_dir: Path) -> Path:
                     return target
                 shutil.rmtree(target)
             os.rename(tmp, target)
-    except OSError as exc:
-        raise InkwellError(
-            f"{target}: cannot save the dequantized training base ({exc.strerror or exc})"
-        ) from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import disk_full_becomes_error
+from core.errors import saving
 from core.fsutil import atomic_write_bytes, atomic_write_json, read_json
 
 SIDECAR = "checkpoint.json"
@@ -42,8 +42,8 @@ def save(folder: Path, backend: str, checkpoint: Checkpoint) -> None:
     from safetensors.numpy import save as to_bytes
 
     tensors = f"checkpoint-{checkpoint.step:06d}.safetensors"
-    with disk_full_becomes_error(folder, "the training checkpoint",
-                                 "free some space and start the same training again to resume"):
+    with saving(folder, "the training checkpoint",
+                "free some space and start the same training again to resume"):
         arrays = {k: np.asarray(v, order="C") for k, v in checkpoint.arrays.items()}  # keeps 0-d
         atomic_write_bytes(folder / tensors, to_bytes(arrays))
         atomic_write_json(folder / SIDECAR, {

@@ -9,11 +9,17 @@ B = lora_b^T, alpha = scale * r.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
-from core.adapters.lora import PEFT_CONFIG, PEFT_WEIGHTS, LoraWeights, read_peft
+from core.adapters.lora import (
+    PEFT_CONFIG,
+    PEFT_WEIGHTS,
+    LoraWeights,
+    config_number,
+    load_lora_tensors,
+    read_adapter_config,
+    read_peft,
+)
 from core.errors import InkwellError
 from core.fsutil import sha256_file
 
@@ -23,26 +29,19 @@ MLX_WEIGHTS = "adapters.safetensors"
 
 def read_mlx(folder: Path) -> LoraWeights:
     """Read an mlx-lm LoRA adapter folder into PEFT's convention."""
-    from safetensors.torch import load_file
-
     config_file = folder / MLX_CONFIG
-    try:
-        config: dict[str, Any] = json.loads(config_file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InkwellError(f"{config_file}: cannot read the mlx-lm adapter config ({exc})") from exc
+    config = read_adapter_config(config_file)
     kind = config.get("fine_tune_type", "lora")
     if kind != "lora":
         raise InkwellError(
             f"{config_file}: fine_tune_type {kind!r} cannot be exported; only 'lora' can"
         )
     params = config.get("lora_parameters") or {}
-    if "rank" not in params:
+    if not isinstance(params, dict) or "rank" not in params:
         raise InkwellError(f"{config_file}: lora_parameters.rank is missing")
-    r, scale = int(params["rank"]), float(params.get("scale", 20.0))
-    try:
-        tensors = load_file(str(folder / MLX_WEIGHTS))
-    except Exception as exc:  # safetensors raises its own error types for damaged files
-        raise InkwellError(f"{folder / MLX_WEIGHTS}: damaged safetensors file ({exc})") from exc
+    r = config_number(config_file, params, "rank", int)
+    scale = config_number(config_file, params, "scale", float, default=20.0)
+    tensors = load_lora_tensors(folder / MLX_WEIGHTS)
     modules = {}
     for key, a in tensors.items():
         if key.endswith(".lora_a"):

@@ -42,6 +42,7 @@ from core.adapters.protocol import (
     start_worker,
 )
 from core.adapters.store import (
+    TRAINING_LOCK,
     TRAINING_REQUEST,
     TRAINING_SPEC,
     AdapterRecord,
@@ -49,12 +50,13 @@ from core.adapters.store import (
     make_id,
 )
 from core.adapters.tokens import vocab_for
-from core.errors import DataDirBusy, InkwellError, JobCancelled
+from core.errors import DataDirBusy, DocumentsForgotten, InkwellError, JobCancelled
 from core.fsutil import atomic_write_json, ensure_private_dir
 from core.jobs import Job, Progress
 from core.locks import hold
 from core.models import ModelInfo
 from core.paths import ProfilePaths
+from core.tombstones import forgotten_among
 
 __all__ = [
     "TrainConfig",
@@ -68,7 +70,7 @@ REQUEST = TRAINING_REQUEST  # forgetting a document reads it too (AdapterStore.m
 
 def _job_lock(job_dir: Path) -> contextlib.AbstractContextManager[bool]:
     """One process per job folder: a second run of the same job refuses instead of interleaving."""
-    return hold(job_dir / ".lock",
+    return hold(job_dir / TRAINING_LOCK,
                 busy=f"{job_dir}: another Inkwell process is already training this adapter")
 
 
@@ -103,6 +105,7 @@ class TrainJob(Job[AdapterRecord]):
         )
         self.adapter_id = make_id(self.name, self.fingerprint)
         self.job_dir = profile.training_dir / self.adapter_id
+        self.doc_ids = list(dict.fromkeys(e.doc_id for e in self.examples))
 
     def prepare(self) -> None:
         """Refuse bad input before any heavy work: architecture, memory, too little data."""
@@ -142,18 +145,24 @@ class TrainJob(Job[AdapterRecord]):
             return existing
         started = time.monotonic()
         with _job_lock(self.job_dir):
-            doc_ids = list(dict.fromkeys(e.doc_id for e in self.examples))
+            doc_ids = self.doc_ids
             atomic_write_json(
                 self.job_dir / TRAINING_SPEC, {"adapter_id": self.adapter_id, "doc_ids": doc_ids}
             )
             plan = self._plan()
             self.report(0, plan.total_steps, "loading the base model")
-            self.backend.prepare(self.model, self.profile.home.cache_dir, self.config)
             try:
+                self._check_not_forgotten()
+                self.backend.prepare(self.model, self.profile.home.cache_dir, self.config)
                 outcome = self.backend.train(
                     plan, self.job_dir, self._on_step, self.check_cancelled
                 )
                 weights = self.backend.export()
+            except DocumentsForgotten:
+                # Its folder holds the forgotten text (the request) and what was learnt
+                # from it (checkpoints): nothing of it may be resumed or kept.
+                shutil.rmtree(self.job_dir, ignore_errors=True)
+                raise
             finally:
                 self.backend.close()
             self.check_cancelled()
@@ -206,6 +215,16 @@ class TrainJob(Job[AdapterRecord]):
 
     def _on_step(self, s: StepReport) -> None:
         self.report(s.step, s.total, "", loss=s.loss, examples_per_s=s.examples_per_s)
+        self._check_not_forgotten()
+
+    def _check_not_forgotten(self) -> None:
+        """Stop if the user forgot a document this job learns from (:mod:`core.tombstones`)."""
+        gone = forgotten_among(self.profile, self.doc_ids)
+        if gone:
+            raise DocumentsForgotten(
+                f"training stopped: {len(gone)} of the documents it learns from "
+                "were forgotten meanwhile; its working files were removed"
+            )
 
 
 # -- the child process ---------------------------------------------------------------------------

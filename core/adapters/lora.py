@@ -13,7 +13,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -22,6 +22,8 @@ from core.errors import InkwellError
 PEFT_CONFIG = "adapter_config.json"
 PEFT_WEIGHTS = "adapter_model.safetensors"
 _PEFT_PREFIX = "base_model.model."
+MAX_ADAPTER_BYTES = 4 * 2**30
+N = TypeVar("N", int, float)
 # Architectures whose Hugging Face modules fuse projections, and so does their GGUF
 # (llama.cpp's attn_qkv and ffn_up): a LoRA on a fused module is one LoRA on the fused
 # tensor.  Phi-3 (Phi3ForCausalLM): qkv_proj = [q; k; v], gate_up_proj = [gate; up].
@@ -94,19 +96,56 @@ def write_peft(weights: LoraWeights, folder: Path, base_model: str) -> None:
     (folder / PEFT_CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
-def read_peft(folder: Path) -> LoraWeights:
-    """Read a PEFT LoRA folder; refuse what llama.cpp's LoRA format cannot represent."""
+def read_adapter_config(config_file: Path) -> dict[str, Any]:
+    """An adapter folder's JSON config (PEFT's or mlx-lm's), or a clear error naming it."""
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InkwellError(f"{config_file}: cannot read the adapter's config ({exc})") from exc
+    if not isinstance(config, dict):
+        raise InkwellError(f"{config_file}: the adapter's config is not a JSON object")
+    return config
+
+
+def config_number(config_file: Path, config: dict[str, Any], key: str, kind: type[N],
+                  default: N | None = None) -> N:
+    """``config[key]`` as a positive ``int`` or ``float``; a clear error when it is not one."""
+    value: Any = config.get(key, default)
+    valid = isinstance(value, int) if kind is int else isinstance(value, (int, float))
+    if isinstance(value, bool) or not valid or not math.isfinite(value) or value <= 0:
+        raise InkwellError(f"{config_file}: {key} must be a positive "
+                           f"{'integer' if kind is int else 'number'}, not {value!r}")
+    return kind(value)
+
+
+def load_lora_tensors(weights_file: Path) -> dict[str, Any]:
+    """Read a safetensors file of LoRA weights, refusing one too large to be an adapter.
+
+    The whole file is read into memory, so its size is checked first: a LoRA on every
+    linear layer of a 70B model at rank 64, in float32, is about 3.3 GB.
+    """
     from safetensors.torch import load_file
 
+    size = weights_file.stat().st_size
+    if size > MAX_ADAPTER_BYTES:
+        raise InkwellError(
+            f"{weights_file}: {size / 2**30:.1f} GiB is too large for a LoRA adapter (the limit "
+            f"is {MAX_ADAPTER_BYTES / 2**30:.0f} GiB); is it a whole model?"
+        )
+    try:
+        return dict(load_file(str(weights_file)))
+    except Exception as exc:  # safetensors raises its own error types for damaged files
+        raise InkwellError(f"{weights_file}: damaged safetensors file ({exc})") from exc
+
+
+def read_peft(folder: Path) -> LoraWeights:
+    """Read a PEFT LoRA folder; refuse what llama.cpp's LoRA format cannot represent."""
     config_file, weights_file = folder / PEFT_CONFIG, folder / PEFT_WEIGHTS
     if not config_file.is_file() or not weights_file.is_file():
         raise InkwellError(
             f"{folder}: not a PEFT adapter folder (needs {PEFT_CONFIG} and {PEFT_WEIGHTS})"
         )
-    try:
-        config: dict[str, Any] = json.loads(config_file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InkwellError(f"{config_file}: not valid JSON ({exc})") from exc
+    config = read_adapter_config(config_file)
     if str(config.get("peft_type", "")).upper() != "LORA":
         raise InkwellError(
             f"{config_file}: peft_type is {config.get('peft_type')!r}, only LORA is supported"
@@ -124,14 +163,11 @@ def read_peft(folder: Path) -> LoraWeights:
         raise InkwellError(
             f"{config_file}: fully trained modules ({config['modules_to_save']}) cannot be exported"
         )
-    r = int(config["r"])
-    alpha = float(config.get("lora_alpha", r))
+    r = config_number(config_file, config, "r", int)
+    alpha = config_number(config_file, config, "lora_alpha", float, default=r)
     if config.get("use_rslora"):
         alpha *= math.sqrt(r)  # rsLoRA scales by alpha/sqrt(r); llama.cpp by alpha/r
-    try:
-        tensors = load_file(str(weights_file))
-    except Exception as exc:  # safetensors raises its own error types for damaged files
-        raise InkwellError(f"{weights_file}: damaged safetensors file ({exc})") from exc
+    tensors = load_lora_tensors(weights_file)
     pairs: dict[str, dict[str, np.ndarray]] = {}
     for key, tensor in tensors.items():
         name = key.removeprefix(_PEFT_PREFIX)

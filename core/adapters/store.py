@@ -6,11 +6,18 @@
       adapter.gguf       the GGUF LoRA llama.cpp hot-swaps
       peft/              adapter_config.json + adapter_model.safetensors
 
-An adapter is built in a hidden staging folder and renamed into place, so a
-crash, a kill or a full disk never leaves a half-written adapter in the list;
-leftover staging folders of dead processes are removed when the store opens.
+An adapter is built in a hidden staging folder, flushed to disk, and renamed
+into place, so a crash, a kill, a power cut or a full disk never leaves a
+half-written adapter in the list.  Replacing an adapter takes two renames (the old
+one aside, the new one in); when the store opens, a dead process's staging folder
+is removed and an old adapter it had set aside is put back if nothing replaced it.
 Ids are content-addressed (a name plus a hash of data, settings and base), so
 training the same data again finds the adapter it already has.
+
+Forgetting a document and publishing an adapter exclude each other (the store's
+lock): publishing checks the tombstones (:mod:`core.tombstones`) and files
+an adapter trained on a document forgotten meanwhile as stale; forgetting marks
+every adapter already published.  Whichever comes first, the adapter ends stale.
 """
 
 from __future__ import annotations
@@ -31,10 +38,12 @@ import psutil
 
 from core.adapters.gguf_export import write_gguf
 from core.adapters.lora import LoraWeights, write_peft
-from core.errors import InkwellError, disk_full_becomes_error
-from core.fsutil import atomic_write_json, ensure_private_dir, read_json
+from core.errors import DataDirBusy, InkwellError, saving
+from core.fsutil import atomic_write_json, ensure_private_dir, fsync_dir, fsync_tree, read_json
+from core.locks import hold
 from core.models import ModelInfo
 from core.paths import ProfilePaths
+from core.tombstones import forgotten_among
 
 META = "meta.json"
 GGUF = "adapter.gguf"
@@ -46,7 +55,11 @@ TRAINING_SPEC = "spec.json"
 # before the worker starts): it holds the training examples' text, and it can exist
 # without a spec.json when the worker never got as far as writing one.
 TRAINING_REQUEST = "request.json"
-_STAGING = re.compile(r"^\.(staging|trash)-.*-(\d+)$")
+# A running job holds this lock in its folder (``core.adapters.job``); forgetting leaves
+# a locked folder to its job.
+TRAINING_LOCK = ".lock"
+_STAGING = re.compile(r"^\.(staging|trash)-(.*)-(\d+)$")
+LOCK_WAIT_S = 120.0  # publishing and forgetting hold the store's lock for seconds at most
 
 
 @dataclass(frozen=True)
@@ -121,11 +134,27 @@ class AdapterStore:
         self._remove_leftovers()
 
     def _remove_leftovers(self) -> None:
-        """Delete staging/trash folders whose process is gone (killed mid-publish)."""
-        for entry in self.root.iterdir():
+        """Clean up after processes killed mid-publish.
+
+        A staging folder is removed.  An old adapter set aside (``.trash-``) goes back
+        into place when its process died before the new one took it.
+        """
+        for entry in sorted(self.root.iterdir()):
             m = _STAGING.match(entry.name)
-            if m and not _pid_alive(int(m.group(2))):
-                shutil.rmtree(entry, ignore_errors=True)
+            if not m or _pid_alive(int(m.group(3))):
+                continue
+            target = self.root / m.group(2)
+            if m.group(1) == "trash" and not target.exists():
+                with contextlib.suppress(OSError):
+                    os.rename(entry, target)
+                    continue
+            shutil.rmtree(entry, ignore_errors=True)
+
+    def lock(self) -> contextlib.AbstractContextManager[bool]:
+        """Held while publishing and while forgetting marks adapters stale (a few seconds)."""
+        return hold(self.root / ".lock", wait_s=LOCK_WAIT_S,
+                    busy=f"{self.root}: another Inkwell process is saving or forgetting "
+                         "adapters; try again in a moment")
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -167,34 +196,41 @@ class AdapterStore:
         """Write PEFT folder, GGUF and metadata into staging, then rename into the list.
 
         An adapter with the same id is replaced (same data and settings: same result).
+        One trained on a document forgotten since is published stale.
         """
         target = self.root / record.id
         staging = self.root / f".staging-{record.id}-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
         record = replace(record, dir=target)
         try:
-            with disk_full_becomes_error(
+            with saving(
                 target, "the adapter", "nothing was added. Free some space and run the same "
                 "command again (training resumes from its checkpoint)",
             ):
                 ensure_private_dir(staging)
                 write_peft(weights, staging / PEFT_DIR, model.name)
                 write_gguf(weights, model, staging / GGUF)
-                meta = record.to_json()
-                for key in ("dir", "gguf_path"):
-                    meta.pop(key)
-                atomic_write_json(staging / META, meta)
-                if target.exists():
-                    trash = self.root / f".trash-{record.id}-{os.getpid()}"
-                    os.rename(target, trash)
-                    os.rename(staging, target)
-                    shutil.rmtree(trash, ignore_errors=True)
-                else:
-                    os.rename(staging, target)
-        except OSError as exc:
-            raise InkwellError(
-                f"{target}: could not save the adapter ({exc.strerror or exc})"
-            ) from exc
+                with self.lock():
+                    forgotten = forgotten_among(self.profile, record.doc_ids)
+                    if forgotten:
+                        record = replace(record, stale=True, stale_doc_ids=tuple(sorted(
+                            forgotten | set(record.stale_doc_ids))))
+                    meta = record.to_json()
+                    for key in ("dir", "gguf_path"):
+                        meta.pop(key)
+                    atomic_write_json(staging / META, meta)
+                    # On disk before any rename: a power cut after it must not find a renamed
+                    # folder of empty files where the adapter (or the one it replaces) was.
+                    fsync_tree(staging)
+                    if target.exists():
+                        trash = self.root / f".trash-{record.id}-{os.getpid()}"
+                        os.rename(target, trash)
+                        os.rename(staging, target)
+                        fsync_dir(self.root)
+                        shutil.rmtree(trash, ignore_errors=True)
+                    else:
+                        os.rename(staging, target)
+                        fsync_dir(self.root)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return record
@@ -236,21 +272,30 @@ class AdapterStore:
         """
         forgotten = set(doc_ids)
         marked = []
-        for record in self.list():
-            hit = forgotten.intersection(record.doc_ids)
-            if hit:
-                stale_ids = tuple(sorted(set(record.stale_doc_ids) | hit))
-                meta = read_json(record.dir / META)
-                meta.update(stale=True, stale_doc_ids=list(stale_ids))
-                atomic_write_json(record.dir / META, meta)
-                marked.append(record.id)
+        with self.lock():
+            for record in self.list():
+                hit = forgotten.intersection(record.doc_ids)
+                if hit:
+                    stale_ids = tuple(sorted(set(record.stale_doc_ids) | hit))
+                    meta = read_json(record.dir / META)
+                    meta.update(stale=True, stale_doc_ids=list(stale_ids))
+                    atomic_write_json(record.dir / META, meta)
+                    marked.append(record.id)
         training = self.profile.training_dir
         if training.is_dir():
             for job_dir in training.iterdir():
                 with contextlib.suppress(OSError, json.JSONDecodeError, AttributeError):
                     if forgotten.intersection(_training_doc_ids(job_dir)):
-                        shutil.rmtree(job_dir, ignore_errors=True)
+                        _discard_unless_running(job_dir)
         return marked
+
+
+def _discard_unless_running(job_dir: Path) -> None:
+    """Remove an unfinished training's folder, unless its job is running: that job sees
+    the tombstone at its next step, stops and removes the folder itself (removing it
+    under a running job would only have it recreated)."""
+    with contextlib.suppress(DataDirBusy), hold(job_dir / TRAINING_LOCK, busy="running", wait_s=0):
+        shutil.rmtree(job_dir, ignore_errors=True)
 
 
 def _training_doc_ids(job_dir: Path) -> set[str]:

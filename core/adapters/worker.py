@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     home = Home.resolve(args.home).ensure()
     install_network_guard(log_file=home.logs_dir / "network-guard.log")
     try:
+        home.hold_app_lock()  # "Delete everything" waits for this process to end
         try:
             request = json.loads(args.request.read_text(encoding="utf-8"))
             model = ModelInfo(**{**request["model"], "path": Path(request["model"]["path"])})

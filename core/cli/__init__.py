@@ -12,6 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from core.errors import InkwellError
 from core.privacy import install_network_guard
 
 
@@ -53,7 +54,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "own_data_dir", False):  # selftest: its own temporary data dir
         return run_handler(args, None)
-    return run_handler(args, Context.from_args(args))
+    try:
+        ctx = Context.from_args(args)
+    except InkwellError as exc:  # e.g. --home names a folder that is not Inkwell's
+        print(f"inkwell: error: {exc}", file=sys.stderr)
+        return 2
+    return run_handler(args, ctx)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ class Context:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Context:
-        home = Home.resolve(args.home).open()  # private data dir: umask 077, modes repaired
+        home = Home.resolve(args.home)
+        if getattr(args, "adopt_data_dir", True):
+            home.open()  # Inkwell's own, private data dir: umask 077, modes repaired, app lock
         install_network_guard(log_file=home.logs_dir / "network-guard.log")
         send_library_output_to_log(home.logs_dir)  # the terminal shows Inkwell's progress only
         return cls(home=home, profile=home.profile(args.profile))

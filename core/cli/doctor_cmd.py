@@ -23,7 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     d.add_argument("--yes", action="store_true", help="really delete (without it: only list)")
     d.add_argument("--json", action="store_true")
-    d.set_defaults(handler=_delete_everything)
+    # Not adopted first: a folder an older version used that holds other files too must
+    # still be cleared of Inkwell's entries (and only of those).
+    d.set_defaults(handler=_delete_everything, adopt_data_dir=False)
 
 
 def _doctor(args: argparse.Namespace, ctx: Context) -> int:
@@ -66,9 +68,11 @@ def _delete_everything(args: argparse.Namespace, ctx: Context) -> int:
             print(f"  {p['what']}: {p['path']}")
         print("your own documents are not touched; run again with --yes to delete")
         return 2
-    delete_everything(root)
+    kept = delete_everything(root)
     if args.json:
-        print_json({"deleted": str(root), "exists": root.exists()})
+        print_json({"deleted": str(root), "exists": root.exists(), "kept": kept})
     else:
         print(f"deleted everything Inkwell stored under {root}")
+        if kept:
+            print(f"left in place, not Inkwell's: {', '.join(kept)}")
     return 0

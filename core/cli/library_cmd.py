@@ -90,8 +90,10 @@ def _watch(args: argparse.Namespace, ctx: Context) -> int:
     lib = Library(ctx.profile)
     try:
         _print_report(_run(lib.add_job(args.folders), "indexing"), False)
-        watcher = FolderWatcher(lib, args.folders,
-                                on_indexed=lambda r: _print_report(r, False)).start()
+        watcher = FolderWatcher(
+            lib, args.folders, on_indexed=lambda r: _print_report(r, False),
+            on_error=lambda message: print(f"inkwell: watch: {message}; still watching",
+                                           file=sys.stderr, flush=True)).start()
         print("watching for changes; press Ctrl-C to stop", file=sys.stderr)
         try:
             while True:

@@ -11,10 +11,12 @@ training and already helps, an adapter needs more of the user's writing.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.errors import DocumentsForgotten
 from core.evaluation.cases import case_from_library
 from core.evaluation.report import summarize
 from core.evaluation.runner import EvalConfig, EvalJob
@@ -23,6 +25,7 @@ from core.jobs import Job
 from core.models import ModelInfo, ModelRegistry
 from core.paths import Home, ProfilePaths
 from core.settings import AppSettings, ProfileSettings
+from core.tombstones import forgotten_among
 from core.writer import METHODS, Method
 
 # Below this many titled documents an adapter is not trained for the advice:
@@ -76,6 +79,24 @@ class AdviseJob(Job[Advice]):
             library.close()
 
     def run(self) -> Advice:
+        try:
+            advice = self._measure()
+        finally:
+            self._discard_if_forgotten()
+        return self._save(advice)
+
+    def _discard_if_forgotten(self) -> None:
+        """A document read at the start was forgotten meanwhile: nothing measured on it
+        stays (the forget removed the folder, but this job may have written into it since)."""
+        gone = forgotten_among(self.profile, (d.doc_id for d in self._docs))
+        if gone:
+            shutil.rmtree(self.profile.advice_dir, ignore_errors=True)
+            raise DocumentsForgotten(
+                f"{len(gone)} of the documents the advice was measured on were forgotten "
+                "meanwhile; what it measured was discarded. Ask again."
+            )
+
+    def _measure(self) -> Advice:
         case, n_titled = case_from_library(self._docs, HOLDOUT)
         if case is None or n_titled < MIN_DOCUMENTS:
             advice = Advice(
@@ -90,12 +111,14 @@ class AdviseJob(Job[Advice]):
                     f"(about {COLD_START_DOCUMENTS} documents) and ask again."
                 ),
             )
-            return self._save(advice)
+            return advice
         cold = n_titled < COLD_START_DOCUMENTS
         methods = ("none", "rag") if cold else METHODS
         settings = ProfileSettings.load(self.profile)
         config = EvalConfig(methods=methods, retriever=settings.retriever, k=settings.k)
-        job = EvalJob([case], self.model, config, self.profile.advice_dir)
+        # The adapter is trained in the worker process: the desktop runs the advice on a
+        # thread of its window, which a crash in torch would take down.
+        job = EvalJob([case], self.model, config, self.profile.advice_dir, train_in_worker=True)
         job.cancel_token = self.cancel_token
         for listener in self._listeners:
             job.on_progress(listener)
@@ -118,7 +141,7 @@ class AdviseJob(Job[Advice]):
                 + ", ".join(f"{m} {scores[m]:.3f}" for m in methods)
                 + f". {best} writes most like you."
             )
-        advice = Advice(
+        return Advice(
             best,
             scores,
             gains,
@@ -128,7 +151,6 @@ class AdviseJob(Job[Advice]):
             explanation,
             max(0, COLD_START_DOCUMENTS - n_titled) if cold else None,
         )
-        return self._save(advice)
 
     def _save(self, advice: Advice) -> Advice:
         atomic_write_json(advice_file(self.profile.ensure()), advice.to_json())

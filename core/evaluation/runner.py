@@ -18,8 +18,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from core.adapters.config import TrainConfig
 from core.documents import Document
 from core.evaluation.cases import Query, UserCase
 from core.fsutil import atomic_write_json, ensure_private_dir, read_json
@@ -57,6 +58,27 @@ class EvalConfig:
         if self.train_fraction == 1.0:
             del data["train_fraction"]  # runs from before fractions existed keep their cache
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+    def train_config(self) -> TrainConfig:
+        """How each user's adapter is trained."""
+        # Every user gets an adapter, however little they wrote (proposal authors can have
+        # two older items): that is exactly the cold-start case the comparison is about.
+        config = TrainConfig(
+            seed=self.seed,
+            steps=self.train_steps,
+            epochs=self.train_epochs,
+            min_examples=1,
+        )
+        if self.train_max_steps:
+            config = replace(config, max_steps=self.train_max_steps)
+        return config
+
+
+class TrainedAdapter(NamedTuple):
+    """A user's adapter, and what the results record about it."""
+
+    adapter: ActiveAdapter
+    summary: dict[str, Any]
 
 
 @dataclass
@@ -141,7 +163,12 @@ class EvalJob(Job[list[UserResult]]):
         out_dir: Path,
         finished_only: bool = False,
         executor: Executor | None = None,
+        train_in_worker: bool = False,
     ) -> None:
+        """``train_in_worker``: train each adapter in the training worker process (the one
+        ``inkwell adapter train`` and the Adapter panel use), so a crash in torch cannot
+        take the caller down and a cancel stops the training there; the desktop's advice
+        does.  A batch evaluation trains in-process, reusing one loaded base."""
         super().__init__()
         self.cases = list(cases)
         self.model = model
@@ -149,6 +176,7 @@ class EvalJob(Job[list[UserResult]]):
         self.out_dir = out_dir
         self.finished_only = finished_only  # report the cached users, compute none
         self.executor = executor or in_process
+        self.train_in_worker = train_in_worker
         self.fingerprint = config.fingerprint(model)
 
     def _result_file(self, user_id: str) -> Path:
@@ -187,7 +215,7 @@ class EvalJob(Job[list[UserResult]]):
         adapter = self._adapter(case) if any(m.adapts for m in methods) else None
         result = UserResult(case.user_id, case.task, case.profile_size, self.fingerprint)
         if adapter is not None:
-            result.adapter = adapter[1]
+            result.adapter = adapter.summary
         work = self.out_dir / "work" / hashlib.sha256(case.user_id.encode()).hexdigest()[:16]
         libraries = _QueryLibraries(work)
         answers: dict[str, dict[str, Any]] = {}
@@ -210,7 +238,7 @@ class EvalJob(Job[list[UserResult]]):
         case: UserCase,
         query: Query,
         library: Library,
-        adapter: tuple[ActiveAdapter, dict[str, Any]] | None,
+        adapter: TrainedAdapter | None,
     ) -> dict[str, Any]:
         profile = library.profile
         writer = Writer(
@@ -224,7 +252,7 @@ class EvalJob(Job[list[UserResult]]):
                 query.input,
                 case.task,
                 method,
-                adapter=adapter[0] if (method.adapts and adapter) else None,
+                adapter=adapter.adapter if (method.adapts and adapter) else None,
                 retriever=self.config.retriever,
                 k=self.config.k,
                 prompt_format=self.config.prompt_format,
@@ -242,9 +270,9 @@ class EvalJob(Job[list[UserResult]]):
             "predictions": predictions,
         }
 
-    def _adapter(self, case: UserCase) -> tuple[ActiveAdapter, dict[str, Any]]:
+    def _adapter(self, case: UserCase) -> TrainedAdapter:
         """Train (or reuse) the user's adapter on prompts exactly like the ``none`` method's."""
-        from core.adapters.job import TrainJob
+        from core.adapters.job import TrainJob, TrainProcessJob
         from core.adapters.store import AdapterStore
 
         scratch = Home(self.out_dir / "work" / "prompts").ensure().profile("user").ensure()
@@ -254,10 +282,13 @@ class EvalJob(Job[list[UserResult]]):
         )
         profile = Home(self.out_dir / "adapters").ensure().profile("eval").ensure()
         user_key = hashlib.sha256(case.user_id.encode()).hexdigest()[:12]
-        job = TrainJob(profile, self.model, examples, self._train_config(), name=f"eval-{user_key}")
+        kind = TrainProcessJob if self.train_in_worker else TrainJob
+        job = kind(profile, self.model, examples, self.config.train_config(),
+                   name=f"eval-{user_key}")
         job.cancel_token = self.cancel_token
         job.prepare()
-        reused = AdapterStore(profile).find(job.adapter_id) is not None
+        adapter_id = job.inner.adapter_id if isinstance(job, TrainProcessJob) else job.adapter_id
+        reused = AdapterStore(profile).find(adapter_id) is not None
         record = job.run()
         summary = {
             "id": record.id,
@@ -270,19 +301,4 @@ class EvalJob(Job[list[UserResult]]):
             "val_loss_base": record.val_loss_base,
             "train_seconds": record.duration_s,
         }
-        return ActiveAdapter(record.gguf_path), summary
-
-    def _train_config(self) -> Any:
-        from core.adapters.config import TrainConfig
-
-        # Every user gets an adapter, however little they wrote (proposal authors can have
-        # two older items): that is exactly the cold-start case the comparison is about.
-        config = TrainConfig(
-            seed=self.config.seed,
-            steps=self.config.train_steps,
-            epochs=self.config.train_epochs,
-            min_examples=1,
-        )
-        if self.config.train_max_steps:
-            config = replace(config, max_steps=self.config.train_max_steps)
-        return config
+        return TrainedAdapter(ActiveAdapter(record.gguf_path), summary)

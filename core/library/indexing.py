@@ -163,7 +163,8 @@ class IndexJob(Job[IndexReport]):
             try:
                 for done, item in enumerate(self._items):
                     self.check_cancelled()
-                    entry = make_entry(item, known.get(item.key), lib.chunk)
+                    entry = make_entry(item, known.get(item.key), lib.chunk,
+                                       self.check_cancelled)
                     if entry is not None:
                         batch.append(entry)
                         pending_chunks += len(entry.chunks)
@@ -247,9 +248,11 @@ def documents_plan(manifest: Manifest, docs: Sequence[Document], kind: str = "do
     return plan
 
 
-def make_entry(item: Item, row: OriginRow | None, chunk: ChunkFn) -> Entry | None:
+def make_entry(item: Item, row: OriginRow | None, chunk: ChunkFn,
+               check_cancelled: Callable[[], None] | None = None) -> Entry | None:
     """What to write for one item (``row``: what the manifest holds for it); ``None`` when
-    nothing changed since the last run."""
+    nothing changed since the last run.  ``check_cancelled`` is also called between the
+    parts of a file (a PDF's pages, an mbox's messages)."""
     if item.remove:
         return Entry(key=item.key, kind=item.kind, grp=item.grp, status="removed", remove=True)
     if item.docs is not None:
@@ -260,7 +263,7 @@ def make_entry(item: Item, row: OriginRow | None, chunk: ChunkFn) -> Entry | Non
         entry: Entry | None = Entry(key=item.key, kind=item.kind, grp=item.grp,
                                     status="indexed", content_hash=digest, docs=docs)
     else:
-        entry = _file_entry(item, row)
+        entry = _file_entry(item, row, check_cancelled)
     if entry is not None and entry.status == "indexed" and not entry.touch:
         try:
             entry.chunks = chunk(item.key, entry.docs)
@@ -271,7 +274,8 @@ def make_entry(item: Item, row: OriginRow | None, chunk: ChunkFn) -> Entry | Non
     return entry
 
 
-def _file_entry(item: Item, row: OriginRow | None) -> Entry | None:
+def _file_entry(item: Item, row: OriginRow | None,
+                check_cancelled: Callable[[], None] | None) -> Entry | None:
     cand = item.candidate
     assert cand is not None, "file items carry their scan result"
     if cand.skip is not None:
@@ -282,7 +286,9 @@ def _file_entry(item: Item, row: OriginRow | None) -> Entry | None:
             and (row.size, row.mtime_ns, row.ctime_ns) == signature):
         return None
     try:
-        data, docs = read_document_file(cand.path)
+        data, docs = read_document_file(cand.path, check_cancelled=check_cancelled)
+    except JobCancelled:
+        raise
     except FileNotFoundError:
         # Vanished mid-scan.
         return Entry(key=item.key, kind="file", grp=None, status="removed", remove=True)

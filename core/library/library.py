@@ -99,7 +99,7 @@ class Library:
         self.profile = profile
         self.dir = ensure_private_dir(profile.library_dir)
         self.cache_dir = profile.home.cache_dir
-        self.manifest = Manifest(self.dir / "manifest.sqlite3")
+        self.manifest = Manifest(profile.manifest_file)
         self._lexical = LexicalIndex(self.dir / "bm25", lambda: self.manifest.generation)
         self._vectors = VectorIndex(self.dir / "vectors", lambda: self.manifest.generation)
         self._lock = process_lock(self.dir / "write.lock")

@@ -17,9 +17,20 @@ and replaced by ``indexed`` in the same transaction that writes the new
 document and chunk rows, *after* the vectors are in Chroma.  A process killed in
 between leaves ``pending`` rows that the next run reconciles.
 
+* ``forgotten``: tombstones — the ids (never the text) of documents the user
+  forgot, until the same document is added again.  Work that read documents
+  before a forget (a training, the advice) checks them before it publishes
+  anything (:mod:`core.tombstones`).
+
 Privacy: ``secure_delete`` zeroes deleted content in place, the rollback
 journal (not WAL) leaves no copy behind once a transaction ends, and
 :meth:`Manifest.vacuum` rewrites the file after a forget.
+
+Threads: each thread gets its own connection.  One connection shared by threads
+mixes their statements into each other's transactions, and a ``VACUUM`` fails
+("SQL statements in progress") while another thread's query is being read;
+with a connection each, SQLite's file locks order them (a ``VACUUM`` waits for
+the reader to finish).
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -66,6 +78,7 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_origin ON chunks(origin);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS forgotten (doc_id TEXT PRIMARY KEY, forgotten REAL NOT NULL);
 """
 
 
@@ -103,19 +116,40 @@ class NewChunk:
     text: str
 
 
+def _connect(path: Path) -> sqlite3.Connection:
+    # check_same_thread=False only so that close() may close every thread's connection.
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    db.execute("PRAGMA journal_mode=DELETE")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA secure_delete=ON")
+    db.execute("PRAGMA foreign_keys=ON")
+    return db
+
+
 class Manifest:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                                   timeout=30.0)
-        self._db.execute("PRAGMA journal_mode=DELETE")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA secure_delete=ON")
-        self._db.execute("PRAGMA foreign_keys=ON")
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
         self._db.executescript(SCHEMA)
 
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """This thread's connection (opened on first use)."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = _connect(self.path)
+            with self._all_lock:
+                self._all.append(db)
+        return db
+
     def close(self) -> None:
-        self._db.close()
+        with self._all_lock:
+            connections, self._all = self._all, []
+        for db in connections:
+            db.close()
+        self._local = threading.local()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -214,6 +248,8 @@ class Manifest:
             "INSERT INTO chunks(chunk_id, origin, doc_id, chunk_index, text) VALUES (?,?,?,?,?)",
             [(c.chunk_id, key, c.doc_id, c.chunk_index, c.text) for c in chunks],
         )
+        # The same document added again is no longer forgotten.
+        db.executemany("DELETE FROM forgotten WHERE doc_id=?", [(d.doc_id,) for d in docs])
 
     def delete_origins(self, db: sqlite3.Connection, keys: Iterable[str]) -> None:
         db.executemany("DELETE FROM origins WHERE key=?", [(k,) for k in keys])
@@ -305,6 +341,16 @@ class Manifest:
         return {r[0]: int(r[1]) for r in
                 self._db.execute("SELECT status, count(*) FROM origins GROUP BY status")}
 
+    # --- tombstones ---------------------------------------------------------------------
+
+    def bury(self, doc_ids: Iterable[str]) -> None:
+        """Record ``doc_ids`` as forgotten (ids only) for work that read them earlier."""
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO forgotten(doc_id, forgotten) VALUES (?, ?)",
+                           [(d, now) for d in doc_ids])
+
     def vacuum(self) -> None:
         """Rewrite the file so no page keeps text of deleted rows."""
         self._db.execute("VACUUM")
+

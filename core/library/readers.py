@@ -4,6 +4,13 @@ A reader either returns documents or raises :class:`SkipFile` with a reason
 written for the user ("encrypted PDF", "not a .docx: not a zip archive").  The
 indexing job records that reason per file and carries on, so one hostile file
 never aborts a run or harms what is already indexed.
+
+A reader parses the bytes :func:`read_document_file` read once; it never opens the
+file again (by path, possibly read-write, and possibly changed since).  Readers of
+formats with many parts (a PDF's pages, an mbox's messages, a LaMP file's items)
+call :func:`checkpoint` between parts: a file that takes longer than
+``READ_TIME_LIMIT_S`` to read is skipped with that reason, and a cancelled job stops
+there rather than after the file.
 """
 
 from __future__ import annotations
@@ -17,22 +24,26 @@ import html.parser
 import io
 import itertools
 import json
-import mailbox
 import re
+import time
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from email.message import EmailMessage, Message
 from pathlib import Path
 from typing import Any
 
 from core.documents import Document, content_hash
 from core.errors import InkwellError
-from core.lamp import infer_task, load_questions, profile_item_document, task_by_name
+from core.lamp import infer_task, parse_questions, profile_item_document, task_by_name
 
 MAX_FILE_BYTES = 50 * 1024 * 1024  # bigger "documents" are archives or data, not writing
 MAX_DOCX_UNCOMPRESSED = 200 * 1024 * 1024  # zip-bomb guard: total inflated size
 MAX_DOCX_RATIO = 200  # zip-bomb guard: inflated / compressed of one member
 MAX_TITLE_CHARS = 200
+# A page of writing takes milliseconds; minutes means a file built to stall the reader.
+READ_TIME_LIMIT_S = 120.0
 
 
 class SkipFile(Exception):
@@ -40,6 +51,36 @@ class SkipFile(Exception):
 
 
 Reader = Callable[[Path, bytes], list[Document]]
+
+
+class _Budget:
+    def __init__(self, time_limit_s: float, check_cancelled: Callable[[], None] | None) -> None:
+        self.time_limit_s = time_limit_s
+        self.deadline = time.monotonic() + time_limit_s
+        self.check_cancelled = check_cancelled
+
+
+_BUDGET: ContextVar[_Budget | None] = ContextVar("inkwell_read_budget", default=None)
+
+
+@contextmanager
+def _budget(time_limit_s: float, check_cancelled: Callable[[], None] | None) -> Iterator[None]:
+    token = _BUDGET.set(_Budget(time_limit_s, check_cancelled))
+    try:
+        yield
+    finally:
+        _BUDGET.reset(token)
+
+
+def checkpoint() -> None:
+    """Between two parts of a file: stop if the job was cancelled or the file takes too long."""
+    budget = _BUDGET.get()
+    if budget is None:
+        return
+    if budget.check_cancelled is not None:
+        budget.check_cancelled()
+    if time.monotonic() > budget.deadline:
+        raise SkipFile(f"took longer than {budget.time_limit_s:g} s to read (stopped there)")
 
 
 def file_date(path: Path) -> str:
@@ -258,7 +299,10 @@ def read_pdf(path: Path, data: bytes) -> list[Document]:
                 opened = False
             if not opened:
                 raise SkipFile("encrypted PDF (needs a password)")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages = []
+        for page in reader.pages:
+            checkpoint()
+            pages.append(page.extract_text() or "")
         meta = reader.metadata
         title = str(meta.title) if meta is not None and meta.title else ""
         created = meta.creation_date if meta is not None else None
@@ -381,23 +425,25 @@ def read_eml(path: Path, data: bytes) -> list[Document]:
     return [doc]
 
 
+# Each message starts with a "From " line, as Python's mailbox module splits them (its
+# keys, 0, 1, ..., are the message numbers in a document's source).
+_MBOX_FROM_LINE = re.compile(rb"(?:\A|(?<=\n))From [^\n]*\n?")
+
+
 def read_mbox(path: Path, data: bytes) -> list[Document]:
     """One document per message; a broken message is left out, the others are kept."""
     if not data.startswith(b"From "):
         raise SkipFile("not an mbox file (does not start with a 'From ' line)")
-    box = mailbox.mbox(path, factory=None, create=False)
     docs: list[Document] = []
-    try:
-        for key in box.iterkeys():
-            try:
-                msg = email.message_from_bytes(box.get_bytes(key), policy=email.policy.default)
-                doc = _message_document(msg, f"{path}#{key}")
-            except Exception:  # skip one broken message, keep the rest
-                continue
-            if doc is not None:
-                docs.append(doc)
-    finally:
-        box.close()
+    for key, raw in enumerate(_MBOX_FROM_LINE.split(data)[1:]):
+        checkpoint()
+        try:
+            msg = email.message_from_bytes(raw, policy=email.policy.default)
+            doc = _message_document(msg, f"{path}#{key}")
+        except Exception:  # skip one broken message, keep the rest
+            continue
+        if doc is not None:
+            docs.append(doc)
     if not docs:
         raise SkipFile("mbox holds no readable messages")
     return docs
@@ -415,7 +461,7 @@ def read_lamp(path: Path, data: bytes) -> list[Document]:
         named_questions = path.name.lower().endswith("questions.json")  # LaMP's file naming
         if named_questions or (isinstance(obj, list) and obj and isinstance(obj[0], dict)
                                and "profile" in obj[0]):
-            questions = load_questions(path)
+            questions = parse_questions(path, obj)
             task = infer_task(questions)
             items: Iterable[Any] = (item for q in questions for item in q.profile)
         elif isinstance(obj, list) and obj and all(isinstance(i, dict) and "id" in i for i in obj):
@@ -424,7 +470,9 @@ def read_lamp(path: Path, data: bytes) -> list[Document]:
         else:
             raise SkipFile("JSON file is not a LaMP questions file or profile list")
         docs: dict[str, Document] = {}
-        for item in items:
+        for i, item in enumerate(items):
+            if i % 1000 == 0:
+                checkpoint()
             doc = profile_item_document(item, task, str(path))
             if doc.text.strip() or doc.title.strip():
                 docs.setdefault(doc.doc_id, doc)  # a profile item is shared by many questions
@@ -458,11 +506,15 @@ def reader_for(path: Path) -> Reader | None:
     return READERS.get(path.suffix.lower())
 
 
-def read_document_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> tuple[bytes, list[Document]]:
+def read_document_file(
+    path: Path, max_bytes: int = MAX_FILE_BYTES, *, time_limit_s: float = READ_TIME_LIMIT_S,
+    check_cancelled: Callable[[], None] | None = None,
+) -> tuple[bytes, list[Document]]:
     """Read ``path`` once and parse it; returns the raw bytes (for hashing) and the documents.
 
-    Raises ``SkipFile`` for every kind of unusable file and ``FileNotFoundError``
-    when the file vanished after the scan saw it.
+    Raises ``SkipFile`` for every kind of unusable file (also one that takes longer
+    than ``time_limit_s``), ``FileNotFoundError`` when the file vanished after the scan
+    saw it, and whatever ``check_cancelled`` raises between the parts of a file.
     """
     reader = reader_for(path)
     if reader is None:
@@ -485,7 +537,8 @@ def read_document_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> tuple[byt
     if not data:
         raise SkipFile("empty file (0 bytes)")
     try:
-        return data, reader(path, data)
+        with _budget(time_limit_s, check_cancelled):
+            return data, reader(path, data)
     except RecursionError:
         raise SkipFile("too deeply nested to read") from None
     except MemoryError:

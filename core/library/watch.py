@@ -6,6 +6,10 @@ into a set of paths and, once no new event arrived for ``quiet_s`` seconds,
 handed to one ordinary incremental ``add`` job — the same code path as
 ``inkwell library add``, so a deleted file is removed, a changed one re-indexed,
 an unchanged one skipped.
+
+Watching goes on whatever happens to one batch: when another Inkwell process (the
+desktop indexing) holds the library, the batch is queued again for the next quiet
+period; any other error is reported (``on_error``) and the watcher keeps going.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from core.errors import InkwellError
+from core.errors import DataDirBusy, InkwellError
 from core.library.indexing import IndexReport
 from core.library.library import Library
 from core.library.readers import reader_for
@@ -29,7 +33,8 @@ class FolderWatcher:
 
     def __init__(self, library: Library, folders: Iterable[str | os.PathLike[str]],
                  quiet_s: float = 2.0,
-                 on_indexed: Callable[[IndexReport], object] | None = None) -> None:
+                 on_indexed: Callable[[IndexReport], object] | None = None,
+                 on_error: Callable[[str], object] | None = None) -> None:
         self.library = library
         self.folders = [absolute(f) for f in folders]
         for folder in self.folders:
@@ -37,6 +42,7 @@ class FolderWatcher:
                 raise InkwellError(f"{folder}: not a folder; only folders can be watched")
         self.quiet_s = quiet_s
         self.on_indexed = on_indexed
+        self.on_error = on_error
         self._pending: set[Path] = set()
         self._last_event = 0.0
         self._cond = threading.Condition()
@@ -47,10 +53,21 @@ class FolderWatcher:
     def queue(self, path: str | bytes) -> None:
         """Record a changed path (called from watchdog's thread)."""
         p = Path(os.fsdecode(path))
-        if any(part.startswith(".") for part in p.parts) or reader_for(p) is None:
+        if self._hidden(p) or reader_for(p) is None:
             return
+        self._requeue([p])
+
+    def _hidden(self, path: Path) -> bool:
+        """Hidden below the watched folder (an editor's swap file, ``.git``); a watched
+        folder may itself lie inside a hidden one (``~/.notes``)."""
+        for folder in self.folders:
+            if path.is_relative_to(folder):
+                return any(part.startswith(".") for part in path.relative_to(folder).parts)
+        return True
+
+    def _requeue(self, paths: Iterable[Path]) -> None:
         with self._cond:
-            self._pending.add(p)
+            self._pending.update(paths)
             self._last_event = time.monotonic()
             self._cond.notify()
 
@@ -96,7 +113,16 @@ class FolderWatcher:
                 if self._stop:
                     return
                 paths, self._pending = self._pending, set()
-            report = self.index(paths)
+            try:
+                report = self.index(paths)
+            except DataDirBusy:
+                self._requeue(paths)  # the other process is done some quiet periods later
+                continue
+            except Exception as exc:  # a watcher that dies silently still says "watching"
+                if self.on_error is not None:
+                    self.on_error(str(exc) if isinstance(exc, InkwellError)
+                                  else f"{type(exc).__name__}: {exc}")
+                continue
             if self.on_indexed is not None and report is not None:
                 self.on_indexed(report)
 

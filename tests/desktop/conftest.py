@@ -125,3 +125,20 @@ def wait_idle(qtbot) -> Callable[..., None]:
         qtbot.waitUntil(lambda: not panel.busy, timeout=int(timeout_s * 1000))
 
     return wait
+
+
+@pytest.fixture(scope="package", autouse=True)
+def gui_thread_collector(qapp) -> Iterator[None]:
+    """The desktop tests collect garbage as the app does (``desktop.app``): in the GUI thread.
+
+    Automatic collection comes back afterwards: the rest of the suite runs no event loop.
+    """
+    import gc
+
+    from desktop.app import collect_garbage_in_gui_thread
+
+    timer = collect_garbage_in_gui_thread(qapp)
+    yield
+    timer.stop()
+    timer.deleteLater()
+    gc.enable()

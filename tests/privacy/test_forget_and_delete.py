@@ -79,7 +79,7 @@ def test_delete_everything_leaves_nothing(tmp_path: Path) -> None:
     assert (home / "profiles" / "default" / "library").is_dir(), "nothing goes without --yes"
 
     done = ink("delete-everything --yes", "delete-everything", "--yes", "--json").json()
-    assert done == {"deleted": str(home.resolve()), "exists": False}
+    assert done == {"deleted": str(home.resolve()), "exists": False, "kept": []}
     assert not home.exists()
     # Not even the renamed-aside copy: the data dir's parent holds only the user's documents.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus"]
