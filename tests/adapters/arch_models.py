@@ -140,7 +140,7 @@ def convert(jobs: list[tuple[Path, Path]]) -> None:
     """Convert every (Hugging Face folder, GGUF file) in one process of the vendored converter."""
     code = _CONVERT_ALL.format(vendor=str(VENDOR), jobs=[(str(a), str(b)) for a, b in jobs])
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                          text=True, check=False)
+                          text=True, check=False, timeout=1800)
     if done.returncode != 0:
         raise RuntimeError(f"llama.cpp's converter failed:\n{done.stderr[-4000:]}")
 
@@ -163,6 +163,6 @@ def convert_loras(jobs: list[tuple[Path, Path, Path]]) -> None:
     code = _CONVERT_LORAS.format(vendor=str(VENDOR), jobs=[tuple(map(str, j)) for j in jobs],
                                  script=str(VENDOR / "convert_lora_to_gguf.py"))
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                          text=True, check=False)
+                          text=True, check=False, timeout=1800)
     if done.returncode != 0:
         raise RuntimeError(f"llama.cpp's LoRA converter failed:\n{done.stderr[-4000:]}")

@@ -171,7 +171,7 @@ def test_a_second_download_of_the_same_model_waits_its_turn(home, server, catalo
         except JobCancelled as exc:
             outcome.append(exc)
 
-    thread = threading.Thread(target=run_first)
+    thread = threading.Thread(target=run_first, daemon=True)
     thread.start()
     assert started.wait(60)
     with pytest.raises(DataDirBusy, match="already downloading tiny"):
