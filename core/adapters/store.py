@@ -58,6 +58,8 @@ TRAINING_REQUEST = "request.json"
 # A running job holds this lock in its folder (``core.adapters.job``); forgetting leaves
 # a locked folder to its job.
 TRAINING_LOCK = ".lock"
+# The store's own lock file in adapters/ (publishing, marking stale): empty, never an adapter.
+STORE_LOCK = ".lock"
 _STAGING = re.compile(r"^\.(staging|trash)-(.*)-(\d+)$")
 LOCK_WAIT_S = 120.0  # publishing and forgetting hold the store's lock for seconds at most
 
@@ -152,7 +154,7 @@ class AdapterStore:
 
     def lock(self) -> contextlib.AbstractContextManager[bool]:
         """Held while publishing and while forgetting marks adapters stale (a few seconds)."""
-        return hold(self.root / ".lock", wait_s=LOCK_WAIT_S,
+        return hold(self.root / STORE_LOCK, wait_s=LOCK_WAIT_S,
                     busy=f"{self.root}: another Inkwell process is saving or forgetting "
                          "adapters; try again in a moment")
 

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from core.adapters.store import STORE_LOCK
 from core.fsutil import atomic_write_json, read_json
 from core.library import Library
 from core.models import SMOLLM2
@@ -160,6 +161,12 @@ def _training_phases(profile: ProfilePaths, log: Path) -> dict[str, tuple[Any, f
     }
 
 
+def _hidden_entries(profile: ProfilePaths) -> list[str]:
+    """Hidden entries of the adapter store other than its (empty) lock file."""
+    return [p.name for p in profile.adapters_dir.iterdir()
+            if p.name.startswith(".") and p.name != STORE_LOCK]
+
+
 def training_trials(tmp_path: Path, n: int, seed: int, compare: bool,
                     phases: list[str] | None = None) -> TrialStats:
     """``n`` seeded kills of ``inkwell adapter train``; each one must leave nothing broken
@@ -192,7 +199,7 @@ def training_trials(tmp_path: Path, n: int, seed: int, compare: bool,
             assert first == resume_from + 1, (first, resume_from, log.read_text()[-2000:])
         listed = check_adapters_load(profile)  # nothing half-written is ever listed
         _checkpoint_step(profile)  # the checkpoint a kill left loads
-        leftovers = [p.name for p in profile.adapters_dir.iterdir() if p.name.startswith(".")]
+        leftovers = _hidden_entries(profile)
         assert all(p.startswith((".staging-", ".trash-")) for p in leftovers), leftovers
         if listed:  # finished (before the kill, or by an orphaned worker): start over
             assert killed or proc.returncode == 0, log.read_text()[-3000:]
@@ -206,7 +213,7 @@ def training_trials(tmp_path: Path, n: int, seed: int, compare: bool,
     stats.notes.append(f"the final run resumed from step {resume_from}")
     (record,) = check_adapters_load(profile)
     assert record["steps"] == TRAIN_STEPS
-    assert not [p for p in profile.adapters_dir.iterdir() if p.name.startswith(".")]
+    assert not _hidden_entries(profile)
     assert not profile.training_dir.exists() or not any(profile.training_dir.iterdir())
     if compare:
         clean = _train(tmp_path / "clean", tmp_path / "clean.log")
