@@ -67,6 +67,7 @@ def test_bootstrap_interval_widens_with_noise_and_is_seeded() -> None:
 def _run(users: dict[str, dict[str, float]], queries: int = 2) -> dict[str, object]:
     return {
         "metric": "rouge-L",
+        "higher_is_better": True,
         "user_seconds_total": 10.0,
         "users": [{"user": u, "queries": queries, **scores} for u, scores in users.items()],
     }

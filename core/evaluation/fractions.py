@@ -102,7 +102,7 @@ def fraction_curve(runs: dict[float, dict[str, Any]], methods: Sequence[str]) ->
     users = sorted(set.intersection(*(set(r) for r in rows.values())))
     if not users:
         raise InkwellError("no user has finished at every fraction yet")
-    higher = runs[largest]["metric"] not in ("mae", "rmse")
+    higher = runs[largest]["higher_is_better"]
     base = rows[largest]
 
     def pooled(f: float, m: str) -> list[dict[str, list[float]]]:

@@ -63,6 +63,7 @@ def summarize(results: Sequence[UserResult], methods: Sequence[str]) -> dict[str
                 correlations[f"profile_size~gain({m})"] = rho
     return {
         "metric": metric,
+        "higher_is_better": higher,
         "systems": table,
         "relative_gain_percent": gains,
         # 95 % bootstrap interval of each gain, users resampled (core.evaluation.stats).
