@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import string
 
 from core.prompts import PromptSpec
 
@@ -164,7 +163,9 @@ def clean_answer(spec: PromptSpec, raw: str) -> str:
 # -- measures of answers -------------------------------------------------------------------------
 
 _WORD_SPLIT = re.compile(r"[\s/]+")
-_PUNCT = string.punctuation + "“”\u2018\u2019«»…"
+# What surrounds a word in a sentence; not ``#``, ``+`` or ``-``, which are part of ``C#``,
+# ``C++`` or ``-O2`` (stripping them made ``C++/C#`` one word written twice).
+_PUNCT = ".,;:!?\"'`()[]{}<>*_“”\u2018\u2019«»…"
 
 
 def raw_words(text: str) -> list[str]:

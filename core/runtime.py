@@ -31,6 +31,8 @@ from core.jobs import CancelToken
 from core.models import ModelInfo, read_gguf_header
 
 DEFAULT_CONTEXT = 4096
+# Sampling picks among this many best tokens (llama.cpp's default); decoding rules check as many.
+TOP_K = 40
 
 
 @dataclass(frozen=True)
@@ -41,9 +43,9 @@ class GenerationParams:
     stop: tuple[str, ...] = ()
     top_p: float = 0.95
     repeat_penalty: float = 1.0
-    # Word n-grams an answer may not repeat (core.decoding.NoRepeatWords); 0: no rule.
+    # Word n-grams an answer may not repeat (core.decoding.loops); 0: no rule.
     no_repeat_ngram: int = 0
-    # A text whose opening words the answer may not copy past a few (NoCopiedOpening).
+    # A text whose opening words the answer may not copy past a few (copies_opening).
     no_copy_of: str = ""
 
 
@@ -296,6 +298,7 @@ class ModelRuntime:
                 max_tokens=params.max_tokens,
                 temperature=params.temperature,
                 top_p=params.top_p,
+                top_k=TOP_K,
                 repeat_penalty=params.repeat_penalty,
                 seed=params.seed,
                 stop=list(params.stop) or None,
@@ -335,27 +338,22 @@ class ModelRuntime:
     def _processors(self, params: GenerationParams) -> Any:
         from llama_cpp import LogitsProcessorList
 
-        from core.decoding import COPIED_WORDS, NoCopiedOpening, NoRepeatWords
+        from core.decoding import WordRules, copies_opening, loops
 
-        rules: list[Any] = []
+        rules = []
         if params.no_repeat_ngram:
-            rules.append(
-                NoRepeatWords(params.no_repeat_ngram, self._detokenize, self._first_token)
-            )
+            rules.append(loops(params.no_repeat_ngram))
         if params.no_copy_of:
-            rules.append(
-                NoCopiedOpening(
-                    params.no_copy_of, COPIED_WORDS, self._detokenize, self._first_token
-                )
-            )
-        return LogitsProcessorList(rules) if rules else None
+            rules.append(copies_opening(params.no_copy_of))
+        if not rules:
+            return None
+        keep = 1 if params.temperature == 0 else TOP_K
+        return LogitsProcessorList(
+            [WordRules(rules=rules, detokenize=self._detokenize, keep=keep)]
+        )
 
-    def _detokenize(self, tokens: Sequence[int]) -> str:
-        return self.llama.detokenize(list(tokens)).decode("utf-8", "ignore")
-
-    def _first_token(self, text: str) -> int | None:
-        tokens = self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
-        return tokens[0] if tokens else None
+    def _detokenize(self, tokens: Sequence[int]) -> bytes:
+        return self.llama.detokenize(list(tokens))
 
     def score(
         self,
