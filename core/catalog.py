@@ -50,6 +50,7 @@ CATALOG_FILE = Path(__file__).parent / "data" / "catalog.json"
 # A model whose file is larger decodes below ~8 tokens/s on a laptop CPU (decoding reads
 # the whole file once per token; ~20 GB/s of memory bandwidth).
 SLOW_ON_CPU_BYTES = 2_500_000_000
+DOWNLOAD_WORKER_FLAG = "--download-worker"  # a frozen app's executable runs core.download with it
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,14 @@ def _read_lines(stream: Any, lines: queue.Queue[str | None]) -> None:
 
 
 def download_command(request: Path) -> list[str]:
-    return [sys.executable, "-P", "-m", "core.download", "--request", str(request)]
+    """The download process's command line: ``python -P -m core.download`` from source; a
+    frozen (PyInstaller) app has no ``python``, so it runs its own executable with
+    :data:`DOWNLOAD_WORKER_FLAG`, which the app's entry point hands to ``core.download``."""
+    if getattr(sys, "frozen", False):
+        program = [sys.executable, DOWNLOAD_WORKER_FLAG]
+    else:
+        program = [sys.executable, "-P", "-m", "core.download"]
+    return [*program, "--request", str(request)]
 
 
 class DownloadJob(Job[ModelInfo]):

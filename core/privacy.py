@@ -231,7 +231,7 @@ class _Guard:
             return True  # run by core.library.gitlog, which takes away git's ways out
         python = {sys.executable, os.path.realpath(sys.executable)}
         if names & python:
-            # A frozen app's executable is Inkwell itself (its worker: ``--train-worker``).
+            # A frozen app's executable is Inkwell itself (--train-worker, --download-worker).
             return getattr(sys, "frozen", False) or _runs_inkwell_module(argv[1:])
         return False
 

@@ -177,7 +177,11 @@ class Writer:
             no_repeat_ngram=NO_REPEAT_NGRAM if spec.single_line else 0,
         )
         if spec.single_line:
-            params = replace(params, max_tokens=min(params.max_tokens, ONE_LINE_MAX_TOKENS))
+            params = replace(
+                params,
+                max_tokens=min(params.max_tokens, ONE_LINE_MAX_TOKENS),
+                length_budget=max((len(words(e.output)) for e in built.examples), default=0),
+            )
         return PreparedWrite(
             request, spec, self.model, prompt, params, adapter, built.examples, ending
         )

@@ -4,7 +4,8 @@
   window, or with ``--selftest`` checks the installation offscreen;
 * ``inkwell`` (a console program) is the command line;
 * either, given ``--train-worker`` as its first argument, is the training child process
-  (``core.adapters.job.worker_command``): a frozen app has no ``python -m``.
+  (``core.adapters.protocol.worker_command``), and given ``--download-worker``, the model
+  download process (``core.catalog.download_command``): a frozen app has no ``python -m``.
 
 The network guard is installed first, as in every Inkwell entry point.
 """
@@ -17,9 +18,11 @@ from pathlib import Path
 
 from core.privacy import install_network_guard
 
-# core.adapters.protocol.TRAIN_WORKER_FLAG, spelled out: importing that module costs the
-# command line's fast paths numpy and more (tests/test_selftest.py checks they agree).
+# core.adapters.protocol.TRAIN_WORKER_FLAG and core.catalog.DOWNLOAD_WORKER_FLAG, spelled
+# out: importing those modules costs the command line's fast paths numpy and more
+# (tests/test_selftest.py checks they agree).
 TRAIN_WORKER_FLAG = "--train-worker"
+DOWNLOAD_WORKER_FLAG = "--download-worker"
 
 
 def main() -> int:
@@ -30,6 +33,12 @@ def main() -> int:
         from core.adapters.worker import main as worker
 
         return worker(argv[1:])
+    if argv[:1] == [DOWNLOAD_WORKER_FLAG]:
+        # The guard installed above allows no host; core.download then allows the one
+        # host of its request (set once, never widened) before it connects.
+        from core.download import main as download
+
+        return download(argv[1:])
     if Path(sys.executable).stem.lower().endswith("desktop"):
         from desktop.app import main as desktop
 

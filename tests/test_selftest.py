@@ -1,5 +1,5 @@
-"""``inkwell selftest`` passes from a source install, and the training child's command line
-is right both from source and in a frozen (PyInstaller) app."""
+"""``inkwell selftest`` passes from a source install, and the training and download child
+processes' command lines are right both from source and in a frozen (PyInstaller) app."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from core.adapters.protocol import TRAIN_WORKER_FLAG, worker_command
+from core.catalog import DOWNLOAD_WORKER_FLAG, download_command
 
 
 def test_selftest_passes_without_the_trainer_and_leaves_no_data_dir(tmp_path: Path) -> None:
@@ -58,7 +59,21 @@ def test_worker_command_in_a_frozen_app(tmp_path: Path, monkeypatch) -> None:
     assert "-m" not in cmd
 
 
-def test_the_frozen_entry_point_knows_the_worker_flag() -> None:
+def test_download_command_from_source(tmp_path: Path) -> None:
+    cmd = download_command(tmp_path / "request.json")
+    assert cmd == [sys.executable, "-P", "-m", "core.download", "--request",
+                   str(tmp_path / "request.json")]
+
+
+def test_download_command_in_a_frozen_app(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", "/opt/inkwell/inkwell-desktop")
+    cmd = download_command(tmp_path / "request.json")
+    assert cmd == ["/opt/inkwell/inkwell-desktop", DOWNLOAD_WORKER_FLAG, "--request",
+                   str(tmp_path / "request.json")]
+
+
+def test_the_frozen_entry_point_knows_the_worker_flags() -> None:
     import importlib.util
 
     entry = Path(__file__).resolve().parent.parent / "packaging" / "entry.py"
@@ -67,3 +82,4 @@ def test_the_frozen_entry_point_knows_the_worker_flag() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.TRAIN_WORKER_FLAG == TRAIN_WORKER_FLAG
+    assert module.DOWNLOAD_WORKER_FLAG == DOWNLOAD_WORKER_FLAG

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from core.answers import COMMON_LABELS, repeats_ngram
+from core.answers import COMMON_LABELS, repeats_ngram, words
 from core.lamp import load_dataset, profile_item_document
 from core.prompts import SPECS, WRITING_TASKS, spec_for
 from core.runtime import GenerationParams
@@ -74,6 +74,9 @@ def test_every_one_line_task_gives_one_clean_line(model_fixture, request, librar
             assert not repeats_ngram(answer), where
             if method is Method.RAG:
                 assert prepared.sources, f"{where}: retrieval found nothing"
+                # The answer's length budget is the longest of the user's examples.
+                longest = max(len(words(e.output)) for e in prepared.sources)
+                assert prepared.params.length_budget == longest, where
 
 
 def test_suggestions_are_distinct_and_ranked_by_the_model(smollm2, library_profile):

@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import resource
 import socket
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
-from core.catalog import DownloadJob, download_command, find_entry, read_downloads
+from core.catalog import (
+    DOWNLOAD_WORKER_FLAG,
+    DownloadJob,
+    download_command,
+    find_entry,
+    read_downloads,
+)
 from core.download import part_path
 from core.errors import DiskFull, InkwellError, JobCancelled, NetworkRefused
 from core.models import ModelRegistry
@@ -116,6 +124,29 @@ def test_a_disk_that_fills_up_midway_is_a_clear_error(home, server, catalog, tmp
     last = json.loads(out.stdout.splitlines()[-1])
     assert out.returncode == 2 and last["kind"] == "disk_full", out.stderr
     assert "disk is full" in last["message"] and not target.exists()
+
+
+def test_the_frozen_apps_entry_point_runs_the_download_process(server, catalog, tmp_path,
+                                                                gguf_bytes) -> None:
+    """A frozen app starts the download as ``<its executable> --download-worker``: the entry
+    point's guard (no host allowed) must let core.download allow the request's host."""
+    target = tmp_path / "out" / FILE
+    e = find_entry("tiny", catalog)
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({
+        "url": f"{server.url}/{FILE}", "target": str(target), "size": e.size,
+        "sha256": e.sha256, "allow_hosts": ["127.0.0.1"],
+    }))
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, str(root / "packaging" / "entry.py"), DOWNLOAD_WORKER_FLAG,
+         "--request", str(request)],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.splitlines()[-1])["event"] == "done"
+    assert target.read_bytes() == gguf_bytes
 
 
 def test_no_network_fails_with_a_clear_message(home, catalog) -> None:
