@@ -7,8 +7,12 @@ variant (``none``: all but the penalty), in one process:
 
 ``no rule``        greedy, no repeat control (what answers were before);
 ``penalty 1.3``    greedy with llama.cpp's repeat penalty (the value drafts use);
-``no-repeat-3``    greedy with the word no-repeat rule (Inkwell's default);
-``… no copy``      and no more than the input's first 3 words copied.
+``no-repeat-3``    greedy, no word 3-gram twice and no word twice in a row;
+``no-repeat-2``    greedy, no word pair twice (Inkwell's rule);
+``… length``       and the length budget of the user's examples (``no-repeat-2 + length``
+                   is Inkwell's default; ``rag`` only: without examples there is no budget);
+``… no copy``      and no more than the input's first 3 words copied (``none`` only:
+                   with retrieval the model does not copy).
 
 Then ``Writer.suggest`` offers N suggestions (the greedy one plus sampled
 ones, ranked by mean log-probability): its top-1 and the best of the N
@@ -53,12 +57,17 @@ from core.writer import Method, Writer, WriteRequest  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 VARIANTS: dict[str, dict[str, Any]] = {
-    "no rule": {"no_repeat_ngram": 0},
-    "penalty 1.3": {"no_repeat_ngram": 0, "repeat_penalty": 1.3},
-    "no-repeat-3": {},
-    "no-repeat-3, no copy": {"no_copy_of": "<input>"},
+    "no rule": {"no_repeat_ngram": 0, "length_budget": 0},
+    "penalty 1.3": {"no_repeat_ngram": 0, "repeat_penalty": 1.3, "length_budget": 0},
+    "no-repeat-3": {"no_repeat_ngram": 3, "length_budget": 0},
+    "no-repeat-2": {"length_budget": 0},
+    "no-repeat-3 + length": {"no_repeat_ngram": 3},
+    "no-repeat-2 + length": {},
+    "no-repeat-2, no copy": {"no_copy_of": "<input>"},
 }
-DEFAULT = "no-repeat-3"
+RAG_ONLY = {"penalty 1.3", "no-repeat-3 + length", "no-repeat-2 + length"}
+NONE_ONLY = {"no-repeat-2, no copy"}
+DEFAULT = "no-repeat-2 + length"
 METHODS = (Method.NONE, Method.RAG)
 
 
@@ -75,8 +84,8 @@ def _query(writer: Writer, task: str, query: Any, method: Method, n: int) -> dic
     content = user_content(spec_for(task), query.input)
     answers = {}
     for name, change in VARIANTS.items():
-        if method is not Method.RAG and name == "penalty 1.3":
-            continue  # compared where users write: with retrieval
+        if name in (NONE_ONLY if method is Method.RAG else RAG_ONLY):
+            continue
         change = {k: content if v == "<input>" else v for k, v in change.items()}
         answers[name] = writer.answer(replace(prepared, params=replace(prepared.params, **change)))
     suggestions = writer.suggest(prepared, n) if method is Method.RAG else []
@@ -85,6 +94,17 @@ def _query(writer: Writer, task: str, query: Any, method: Method, n: int) -> dic
         "suggestions": [{"text": s.text, "score": s.score} for s in suggestions],
         "sources": len(prepared.sources),
     }
+
+
+def _consensus(suggestions: list[str]) -> str:
+    """The suggestion most like the others (ROUGE-L): minimum-Bayes-risk selection, the
+    ranking compared with the model's own score."""
+    if len(suggestions) < 2:
+        return suggestions[0] if suggestions else ""
+    return max(
+        suggestions,
+        key=lambda s: sum(_rouge_l(s, o) for o in suggestions if o is not s),
+    )
 
 
 def _summary(records: list[dict[str, Any]], task: str, history_copy_rate: float) -> dict[str, Any]:
@@ -102,11 +122,13 @@ def _summary(records: list[dict[str, Any]], task: str, history_copy_rate: float)
                     _rouge_l(a, row["gold"]) for a, row in zip(answers, rows, strict=True)
                 ),
                 "loop_rate": statistics.mean(repeats_ngram(a) for a in answers),
+                "pair_repeat_rate": statistics.mean(repeats_ngram(a, 2) for a in answers),
                 "copy_rate": statistics.mean(
                     copied_prefix(a, user_content(spec, row["input"]))
                     for a, row in zip(answers, rows, strict=True)
                 ),
                 "empty": sum(not a.strip() for a in answers),
+                "mean_words": statistics.mean(len(a.split()) for a in answers),
             }
         if method is not Method.RAG:
             continue
@@ -115,6 +137,10 @@ def _summary(records: list[dict[str, Any]], task: str, history_copy_rate: float)
             "greedy_rouge_l": per[DEFAULT]["rouge_l"],
             "ranked_top1_rouge_l": statistics.mean(
                 _rouge_l(s[0] if s else "", row["gold"])
+                for s, row in zip(suggestions, rows, strict=True)
+            ),
+            "consensus_top1_rouge_l": statistics.mean(
+                _rouge_l(_consensus(s), row["gold"])
                 for s, row in zip(suggestions, rows, strict=True)
             ),
             "best_of_n_rouge_l": statistics.mean(
@@ -131,6 +157,7 @@ def _summary(records: list[dict[str, Any]], task: str, history_copy_rate: float)
         copied_prefix(r["gold"], user_content(spec, r["input"])) for r in records
     )
     out["history_copy_rate"] = history_copy_rate
+    out["gold_mean_words"] = statistics.mean(len(r["gold"].split()) for r in records)
     return out
 
 
@@ -197,7 +224,7 @@ def main() -> int:
             records.append(record)
             last = methods[-1].value
             print(f"[{i + 1}/{len(cases)}] {query.id}: gold {query.gold!r}; "
-                  f"{last} {record[last]['answers'][DEFAULT]!r}", flush=True)
+                  f"{last} {list(record[last]['answers'].values())[-1]!r}", flush=True)
     history = [pair for r in records for pair in r["history"]]
     summary = _summary(
         records, task, statistics.mean(copied_prefix(o, i) for i, o in history)

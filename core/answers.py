@@ -180,9 +180,12 @@ def words(text: str) -> list[str]:
 
 
 def repeats_ngram(text: str, n: int = 3) -> bool:
-    """Whether some word n-gram occurs twice, or a word follows itself (a loop)."""
+    """Whether some word n-gram occurs twice, or a word follows itself (a loop), also inside
+    a hyphenated word (``Pixel-Pixel-Pixel``)."""
     ws = words(text)
     if any(a == b for a, b in itertools.pairwise(ws)):
+        return True
+    if any(a == b for w in ws for a, b in itertools.pairwise(w.split("-")) if a):
         return True
     grams = [tuple(ws[i : i + n]) for i in range(len(ws) - n + 1)]
     return len(grams) != len(set(grams))

@@ -18,6 +18,11 @@ candidates are checked — as many as the sampler can pick from — so a step
 costs a few dozen string checks, not one per vocabulary entry.  Why a rule
 rather than a stronger repeat penalty, and why the copy rule stays off: see
 docs/RESULTS.md ("Answers").
+
+``LengthBudget`` keeps a title or subject about as long as the user's own: past
+a budget of words (the longest of the user's examples in the prompt) each
+further word makes ending likelier, so the model ends at a point it already
+found plausible instead of being cut at the token limit mid-phrase.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from core.answers import repeats_ngram, words
+from core.answers import raw_words, repeats_ngram, words
 
 COPIED_WORDS = 3  # copies_opening: how many of the input's opening words an answer may repeat
 # Checked candidates per step at most: past this many banned in a row, the rest go unchecked.
@@ -111,3 +116,36 @@ class WordRules:
         if head < len(scores):
             seen = set(top)
             yield from (t for t in np.argsort(-scores, kind="stable").tolist() if t not in seen)
+
+
+class LengthBudget:
+    """A llama-cpp-python logits processor; one instance per generation.
+
+    ``end_tokens`` are the tokens that end an answer (end of turn, a newline for
+    one-line answers); each word past ``words`` adds ``per_word`` to their logits.
+    """
+
+    def __init__(
+        self,
+        *,
+        words: int,
+        end_tokens: Sequence[int],
+        detokenize: Callable[[Sequence[int]], bytes],
+        per_word: float,
+    ) -> None:
+        self.words = words
+        self.per_word = per_word
+        self._end = list(end_tokens)
+        self._detokenize = detokenize
+        self._start: int | None = None
+
+    def __call__(
+        self, input_ids: npt.NDArray[np.intc], scores: npt.NDArray[np.single]
+    ) -> npt.NDArray[np.single]:
+        if self._start is None:
+            self._start = len(input_ids)
+        answer = self._detokenize(input_ids[self._start :].tolist()).decode("utf-8", "ignore")
+        over = len(raw_words(answer)) - self.words
+        if over > 0:
+            scores[self._end] += self.per_word * over
+        return scores

@@ -33,6 +33,8 @@ from core.models import ModelInfo, read_gguf_header
 DEFAULT_CONTEXT = 4096
 # Sampling picks among this many best tokens (llama.cpp's default); decoding rules check as many.
 TOP_K = 40
+# LengthBudget: how much likelier ending gets with each word past the budget (a logit).
+LENGTH_PER_WORD = 1.0
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class GenerationParams:
     no_repeat_ngram: int = 0
     # A text whose opening words the answer may not copy past a few (copies_opening).
     no_copy_of: str = ""
+    # Words after which ending becomes likelier (core.decoding.LengthBudget); 0: no budget.
+    length_budget: int = 0
 
 
 @dataclass(frozen=True)
@@ -338,19 +342,38 @@ class ModelRuntime:
     def _processors(self, params: GenerationParams) -> Any:
         from llama_cpp import LogitsProcessorList
 
-        from core.decoding import WordRules, copies_opening, loops
+        from core.decoding import LengthBudget, WordRules, copies_opening, loops
 
+        processors: list[Any] = []
         rules = []
         if params.no_repeat_ngram:
             rules.append(loops(params.no_repeat_ngram))
         if params.no_copy_of:
             rules.append(copies_opening(params.no_copy_of))
-        if not rules:
-            return None
-        keep = 1 if params.temperature == 0 else TOP_K
-        return LogitsProcessorList(
-            [WordRules(rules=rules, detokenize=self._detokenize, keep=keep)]
-        )
+        if rules:
+            keep = 1 if params.temperature == 0 else TOP_K
+            processors.append(WordRules(rules=rules, detokenize=self._detokenize, keep=keep))
+        if params.length_budget:
+            processors.append(
+                LengthBudget(
+                    words=params.length_budget,
+                    # Budgets are for one-line answers, which also end at a newline.
+                    end_tokens=self._end_tokens((*params.stop, "\n")),
+                    detokenize=self._detokenize,
+                    per_word=LENGTH_PER_WORD,
+                )
+            )
+        return LogitsProcessorList(processors) if processors else None
+
+    def _end_tokens(self, stops: Sequence[str]) -> list[int]:
+        """The end-of-text token and every stop sequence that is one token (end of turn, a
+        newline)."""
+        ends = {self.llama.token_eos()}
+        for stop in stops:
+            tokens = self.llama.tokenize(stop.encode("utf-8"), add_bos=False, special=True)
+            if len(tokens) == 1:
+                ends.add(tokens[0])
+        return sorted(ends)
 
     def _detokenize(self, tokens: Sequence[int]) -> bytes:
         return self.llama.detokenize(list(tokens))

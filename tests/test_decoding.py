@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.answers import repeats_ngram
-from core.decoding import WordRules, copies_opening, loops
+from core.decoding import LengthBudget, WordRules, copies_opening, loops
 
 WORDS = ["update", "BM25", "index:", "index", "Type-Sensitive", "PEP", "602", "and", "605",
          "Subject:", "The", "is", "now", "rebuilt", "C++", "C#", "Java", "MUST", "NOT", "must"]
@@ -47,6 +47,8 @@ def test_no_repeated_word_trigram_and_no_doubled_word() -> None:
     assert {"C#", "Java"} <= _banned(rule, ["C++", "/", "C#", "/", "Java", "/", "C#", "/", "Java",
                                             "/"])
     assert repeats_ngram("Go/Java/Rust/Java/Rust/Java") and not repeats_ngram("Go/Java/Rust")
+    # Inside a hyphenated word, a part may not follow itself.
+    assert repeats_ngram("Encryption for Pixel-Pixel") and not repeats_ngram("Peer-to-Peer")
 
 
 def test_every_spelling_of_the_repeated_word_is_banned() -> None:
@@ -78,3 +80,19 @@ def test_no_copy_of_the_inputs_opening_past_three_words() -> None:
     # After a label the pipeline removes, the copy is still a copy.
     assert _banned(rule, ["Subject:", " The", " BM25", " index"]) == {" is"}
     assert _banned(rule, ["Subject:", " The", " BM25", " rebuilt"]) == set()
+
+
+def test_ending_gets_likelier_with_each_word_past_the_budget() -> None:
+    end = IDS["/"]  # stands for the end-of-turn token here
+    budget = LengthBudget(words=2, end_tokens=[end], detokenize=_detokenize, per_word=1.0)
+    budget(np.array([0], dtype=np.intc), np.zeros(len(VOCAB), dtype=np.single))
+
+    def end_logit(answer: list[str]) -> float:
+        tokens = np.array([0, *(IDS[t] for t in answer)], dtype=np.intc)
+        scores = budget(tokens, np.zeros(len(VOCAB), dtype=np.single))
+        assert np.count_nonzero(scores) <= 1  # only the end token moves
+        return float(scores[end])
+
+    assert end_logit(["The", " BM25"]) == 0.0
+    assert end_logit(["The", " BM25", " index"]) == 1.0
+    assert end_logit(["The", " BM25", " index", " is"]) == 2.0

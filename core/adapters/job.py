@@ -224,7 +224,7 @@ class TrainJob(Job[AdapterRecord]):
         train = [vocab.encode(e, max_len) for e in self.train_examples]
         val = [vocab.encode(e, max_len) for e in self.val_examples]
         steps = c.planned_steps(len(train))
-        return TrainPlan(c, train, val, make_schedule(len(train), steps, c.batch_size, c.seed))
+        return TrainPlan(c, train, val, make_schedule(train, steps, c.batch_size, c.seed))
 
     def _on_step(self, s: StepReport) -> None:
         self.report(s.step, s.total, "", loss=s.loss, examples_per_s=s.examples_per_s)

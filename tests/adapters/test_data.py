@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.adapters.backends import make_schedule
 from core.adapters.config import TrainConfig
 from core.adapters.data import (
     CONTINUE_PREFIX,
@@ -93,6 +94,27 @@ def test_epochs_scale_with_the_amount_of_data():
     assert config.planned_steps(2000) == config.max_steps
     assert TrainConfig(steps=7).planned_steps(2000) == 7
     assert TrainConfig(epochs=2).planned_steps(10) == 6
+
+
+def test_batches_group_similar_lengths_and_see_every_example_once_per_epoch():
+    from core.adapters.tokens import Encoded
+
+    lengths = [20 + (i * 37) % 140 for i in range(96)]  # 20..159 tokens, shuffled
+    train = [Encoded(tuple(range(n)), n // 2) for n in lengths]
+    schedule = make_schedule(train, steps=48, batch_size=4, seed=3)  # two epochs
+    assert schedule == make_schedule(train, steps=48, batch_size=4, seed=3)  # resumable
+    for epoch in (schedule[:24], schedule[24:]):
+        assert sorted(i for batch in epoch for i in batch) == list(range(96))
+
+    def padding(batches: list[list[int]]) -> float:
+        real = sum(lengths[i] for b in batches for i in b)
+        return 1 - real / sum(4 * max(lengths[i] for i in b) for b in batches)
+
+    ungrouped = [list(range(96))[s * 4 : (s + 1) * 4] for s in range(24)]  # lengths at random
+    assert padding(schedule) < 0.1 < padding(ungrouped)
+    by_length = [[i for i in sorted(range(96), key=lengths.__getitem__)][s * 4 : (s + 1) * 4]
+                 for s in range(24)]
+    assert schedule[:24] != by_length  # still shuffled, not one fixed order
 
 
 def test_config_refuses_what_llama_cpp_cannot_hold():

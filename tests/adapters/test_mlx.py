@@ -38,7 +38,7 @@ def test_mlx_state_survives_a_checkpoint(tmp_path, smollm2, commit_examples, pro
 
     config = replace(FAST, backend="mlx", steps=1, batch_size=1, max_len=48)
     train = [vocab_for(smollm2).encode(e, config.max_len) for e in commit_examples[:2]]
-    plan = TrainPlan(config, train, [], make_schedule(len(train), 1, 1, config.seed))
+    plan = TrainPlan(config, train, [], make_schedule(train, 1, 1, config.seed))
     cache = profile.home.cache_dir
     memory = fit_training(smollm2, config, "mlx")
 

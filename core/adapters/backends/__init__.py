@@ -18,7 +18,7 @@ from __future__ import annotations
 import platform
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,14 +52,38 @@ class TrainPlan:
         return base_lr * max(0.1, 1.0 - (step - warmup) / max(1, self.total_steps - warmup))
 
 
-def make_schedule(n_train: int, steps: int, batch_size: int, seed: int) -> list[list[int]]:
-    """Batches for ``steps`` steps: shuffled epochs back to back, deterministic in ``seed``."""
+# Batches sorted by length together (see ``make_schedule``): enough to find similar lengths,
+# few enough that a batch's company still changes from epoch to epoch.
+GROUP_BATCHES = 8
+
+
+def make_schedule(
+    train: Sequence[Encoded], steps: int, batch_size: int, seed: int
+) -> list[list[int]]:
+    """Batches for ``steps`` steps: shuffled epochs back to back, grouped by length.
+
+    A batch is padded to its longest example, and padding is computed like real
+    tokens, so examples of similar length go together: each epoch's shuffled
+    order is sorted by length within windows of ``GROUP_BATCHES`` batches, and the
+    batches of each such stretch are shuffled again, so training does not run from
+    short to long.  Every example is still seen once per epoch.  Deterministic in
+    ``seed``, so a resumed run continues the same sequence of batches.
+    """
     rng = np.random.default_rng(seed)
+    size = min(batch_size, len(train))
+    window = size * GROUP_BATCHES
     order: list[int] = []
     while len(order) < steps * batch_size:
-        order.extend(int(i) for i in rng.permutation(n_train))
-    size = min(batch_size, n_train)
-    return [order[s * size : (s + 1) * size] for s in range(steps)]
+        epoch = [int(i) for i in rng.permutation(len(train))]
+        for start in range(0, len(epoch), window):
+            order.extend(sorted(epoch[start : start + window],
+                                key=lambda i: len(train[i].input_ids)))
+    batches = [order[s * size : (s + 1) * size] for s in range(steps)]
+    for start in range(0, steps, GROUP_BATCHES):
+        stretch = batches[start : start + GROUP_BATCHES]
+        batches[start : start + GROUP_BATCHES] = [stretch[int(i)] for i in
+                                                  rng.permutation(len(stretch))]
+    return batches
 
 
 @dataclass(frozen=True)
