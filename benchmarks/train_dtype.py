@@ -62,7 +62,7 @@ def main() -> int:
     encoded = [vocab.encode(e, config.max_len) for e in examples]
     train, val = encoded[:-8], encoded[-8:]
     plan = TrainPlan(config, train, val,
-                     make_schedule(len(train), args.steps, config.batch_size, config.seed))
+                     make_schedule(train, args.steps, config.batch_size, config.seed))
     memory = fit_training(model, config, "torch", available=10**12)  # as requested
     sides = {}
     for dtype in ("float32", "bfloat16"):

@@ -147,7 +147,7 @@ def _train(model, cache_dir, memory, train, checkpoint_dir, steps):
     from core.adapters.backends.torch_backend import TorchBackend
 
     config = replace(PLAN_CONFIG, steps=steps)
-    plan = TrainPlan(config, train, train, make_schedule(len(train), steps, 2, config.seed))
+    plan = TrainPlan(config, train, train, make_schedule(train, steps, 2, config.seed))
     backend = TorchBackend()
     backend.prepare(model, cache_dir, config, memory)
     base = backend.model.get_base_model()
@@ -175,12 +175,17 @@ def test_checkpointing_and_smaller_passes_take_the_same_steps(tiny_llama, sessio
     assert roomy.micro_batch == 2 and not roomy.checkpointing and roomy.dtype == "float32"
     frugal = replace(roomy, checkpointing=True, micro_batch=1)
     cache = session_profile.home.cache_dir
-    plain, _ = _train(tiny_llama, cache, roomy, train, tmp_path / "a", steps=2)
-    small, _ = _train(tiny_llama, cache, frugal, train, tmp_path / "b", steps=2)
+    plain, plain_outcome = _train(tiny_llama, cache, roomy, train, tmp_path / "a", steps=2)
+    small, small_outcome = _train(tiny_llama, cache, frugal, train, tmp_path / "b", steps=2)
+    # The step's loss is the whole batch's (passes weighted by their target tokens).
+    assert abs(small_outcome.train_loss - plain_outcome.train_loss) < 1e-4
+    # AdamW moves every weight by about ``lr`` per step whatever the gradient's size, so
+    # rounding differences show up at most as a small fraction of one step.
     for module, (a, b) in plain.modules.items():
         a2, b2 = small.modules[module]
-        np.testing.assert_allclose(a2, a, rtol=0, atol=1e-5 * np.abs(a).max(), err_msg=module)
-        assert np.linalg.norm(b2 - b) < 1e-3 * np.linalg.norm(b), module
+        assert np.abs(b).max() > PLAN_CONFIG.lr / 2, module  # B started at zero: it trained
+        assert np.abs(a2 - a).max() < 0.01 * PLAN_CONFIG.lr, module
+        assert np.abs(b2 - b).max() < 0.01 * PLAN_CONFIG.lr, module
 
 
 def test_a_tight_machine_trains_with_checkpointing_and_the_loss_falls(
