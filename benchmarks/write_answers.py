@@ -7,9 +7,10 @@ variant (``none``: all but the penalty), in one process:
 
 ``no rule``        greedy, no repeat control (what answers were before);
 ``penalty 1.3``    greedy with llama.cpp's repeat penalty (the value drafts use);
-``no-repeat-3``    greedy with the word no-repeat rule (``-2``: no word pair twice);
-``… length``       and the length budget of the user's examples (Inkwell's default;
-                   ``rag`` only: without examples there is no budget);
+``no-repeat-3``    greedy, no word 3-gram twice and no word twice in a row;
+``no-repeat-2``    greedy, no word pair twice (Inkwell's rule);
+``… length``       and the length budget of the user's examples (``no-repeat-2 + length``
+                   is Inkwell's default; ``rag`` only: without examples there is no budget);
 ``… no copy``      and no more than the input's first 3 words copied (``none`` only:
                    with retrieval the model does not copy).
 
@@ -58,15 +59,15 @@ RESULTS = Path(__file__).resolve().parent / "results"
 VARIANTS: dict[str, dict[str, Any]] = {
     "no rule": {"no_repeat_ngram": 0, "length_budget": 0},
     "penalty 1.3": {"no_repeat_ngram": 0, "repeat_penalty": 1.3, "length_budget": 0},
-    "no-repeat-3": {"length_budget": 0},
-    "no-repeat-2": {"no_repeat_ngram": 2, "length_budget": 0},
-    "no-repeat-3 + length": {},
-    "no-repeat-2 + length": {"no_repeat_ngram": 2},
-    "no-repeat-3, no copy": {"no_copy_of": "<input>"},
+    "no-repeat-3": {"no_repeat_ngram": 3, "length_budget": 0},
+    "no-repeat-2": {"length_budget": 0},
+    "no-repeat-3 + length": {"no_repeat_ngram": 3},
+    "no-repeat-2 + length": {},
+    "no-repeat-2, no copy": {"no_copy_of": "<input>"},
 }
 RAG_ONLY = {"penalty 1.3", "no-repeat-3 + length", "no-repeat-2 + length"}
-NONE_ONLY = {"no-repeat-3, no copy"}
-DEFAULT = "no-repeat-3 + length"
+NONE_ONLY = {"no-repeat-2, no copy"}
+DEFAULT = "no-repeat-2 + length"
 METHODS = (Method.NONE, Method.RAG)
 
 
@@ -121,6 +122,7 @@ def _summary(records: list[dict[str, Any]], task: str, history_copy_rate: float)
                     _rouge_l(a, row["gold"]) for a, row in zip(answers, rows, strict=True)
                 ),
                 "loop_rate": statistics.mean(repeats_ngram(a) for a in answers),
+                "pair_repeat_rate": statistics.mean(repeats_ngram(a, 2) for a in answers),
                 "copy_rate": statistics.mean(
                     copied_prefix(a, user_content(spec, row["input"]))
                     for a, row in zip(answers, rows, strict=True)
