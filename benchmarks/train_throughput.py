@@ -229,6 +229,7 @@ def main() -> int:
     from core.adapters.config import TrainConfig
     from core.adapters.data import split_train_val
     from core.adapters.lora import module_targets
+    from core.adapters.memory import fit_training
     from core.adapters.tokens import vocab_for
     from core.models import SMOLLM2, ModelRegistry
     from core.paths import Home
@@ -252,7 +253,9 @@ def main() -> int:
     print(f"matmul peak (float32, {torch.get_num_threads()} threads): {peak} GFLOP/s", flush=True)
 
     backend = choose_backend("torch")
-    backend.prepare(model, home.cache_dir, config)
+    # as requested: float32, no checkpointing, the whole batch in one pass
+    backend.prepare(model, home.cache_dir, config,
+                    fit_training(model, config, "torch", available=10**12))
     lora = LoraConfig(r=config.r, lora_alpha=config.alpha, lora_dropout=0.0, bias="none",
                       target_modules=module_targets(model.architecture, config.target_modules),
                       task_type="CAUSAL_LM")

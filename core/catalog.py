@@ -33,11 +33,12 @@ from urllib.parse import urlsplit
 from core.adapters.config import TrainConfig
 from core.adapters.memory import (
     GB,
+    MemoryPlan,
     ModelShape,
     available_memory,
     fits,
+    plan_memory,
     running_memory,
-    training_estimate,
 )
 from core.errors import DiskFull, InkwellError, JobCancelled, NetworkRefused
 from core.jobs import Job
@@ -87,8 +88,10 @@ class CatalogEntry:
     def run_bytes(self) -> int:
         return running_memory(self.shape, self.size, min(DEFAULT_CONTEXT, self.context_length))
 
-    def train_bytes(self) -> int:
-        return training_estimate(self.shape, TrainConfig()).total
+    def training_plan(self, available: int) -> MemoryPlan:
+        """How training an adapter with the default settings would fit ``available`` bytes on
+        the CPU in float32 (the catalog imports no torch to look for a GPU or bfloat16)."""
+        return plan_memory(self.shape, TrainConfig(), device="cpu", available=available)
 
 
 def load_catalog(path: Path | None = None) -> list[CatalogEntry]:
@@ -129,8 +132,9 @@ def find_entry(name: str, path: Path | None = None) -> CatalogEntry:
 
 
 def capability(entry: CatalogEntry, available: int) -> dict[str, Any]:
-    """What this machine can do with ``entry``: run it (or slowly), train an adapter on it."""
-    run, train = entry.run_bytes(), entry.train_bytes()
+    """What this machine can do with ``entry``: run it (or slowly), train an adapter on it
+    (with the memory plan's choices: gradient checkpointing, fewer examples per pass…)."""
+    run, train = entry.run_bytes(), entry.training_plan(available)
     if not fits(run, available):
         runs = "does not fit in memory"
     elif entry.size > SLOW_ON_CPU_BYTES:
@@ -139,9 +143,10 @@ def capability(entry: CatalogEntry, available: int) -> dict[str, Any]:
         runs = "runs"
     return {
         "ram_run_gb": round(run / GB, 1),
-        "ram_train_gb": round(train / GB, 1),
+        "ram_train_gb": round(train.needed / GB, 1),
         "runs": runs,
-        "training_fits": fits(train, available),
+        "training_fits": train.fits,
+        "training_plan": train.describe(),
     }
 
 

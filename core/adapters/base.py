@@ -95,41 +95,42 @@ def base_dir(model: ModelInfo, cache_dir: Path) -> Path:
     return target
 
 
-def torch_device() -> tuple[str, Any]:
-    """CUDA with bf16 when available, else CPU with float32."""
+def torch_device() -> str:
+    """``cuda`` when torch sees a GPU, else ``cpu``."""
     import torch
 
-    if torch.cuda.is_available():
-        return "cuda", torch.bfloat16
-    return "cpu", torch.float32
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-_LOADED: dict[tuple[str, str], Any] = {}
-_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_LOADED: dict[tuple[str, str, str], Any] = {}
+_LOCKS: dict[tuple[str, str, str], threading.Lock] = {}
 _GUARD = threading.Lock()
 
 
 @contextlib.contextmanager
-def borrow_base(model: ModelInfo, cache_dir: Path) -> Iterator[Any]:
+def borrow_base(model: ModelInfo, cache_dir: Path, *, device: str, dtype: str) -> Iterator[Any]:
     """Lend this process's loaded copy of the base model to one user at a time.
 
+    ``dtype`` ("float32" or "bfloat16") is what the weights are loaded as, straight onto
+    ``device``: on a GPU no full copy of the weights is made in the host's memory.
     The borrower may wrap it with LoRA layers but must remove them (peft's
     ``unload()``) before returning; a base that still holds LoRA layers is
     dropped from the cache rather than lent out again.
     """
-
-    device, dtype = torch_device()
-    key = (model.sha256, device)
+    key = (model.sha256, device, dtype)
     with _GUARD:
         lock = _LOCKS.setdefault(key, threading.Lock())
     with lock:
         hf = _LOADED.get(key)
         if hf is None:
+            import torch
             from transformers import AutoModelForCausalLM
 
             folder = base_dir(model, cache_dir)
-            loaded: Any = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype)
-            hf = _LOADED[key] = loaded.to(device).eval()
+            loaded: Any = AutoModelForCausalLM.from_pretrained(
+                str(folder), dtype=getattr(torch, dtype), device_map=device
+            )
+            hf = _LOADED[key] = loaded.eval()
         try:
             yield hf
         finally:

@@ -31,7 +31,7 @@ from core.adapters.backends import StepReport, TrainPlan, choose_backend, make_s
 from core.adapters.base import check_trainable
 from core.adapters.config import TrainConfig
 from core.adapters.data import Example, fingerprint, split_train_val
-from core.adapters.memory import check_training_fits
+from core.adapters.memory import MemoryPlan, fit_training
 from core.adapters.protocol import (
     CANCEL_GRACE_S,
     WORKER_LOG,
@@ -87,8 +87,12 @@ class TrainJob(Job[AdapterRecord]):
         config: TrainConfig | None = None,
         name: str | None = None,
         reuse: bool = True,
+        available: int | None = None,
     ) -> None:
+        """``available``: the bytes to plan the training's memory for instead of what the
+        device has free now (benchmarks and tests that play a smaller machine)."""
         super().__init__()
+        self.available = available
         self.profile = profile
         self.model = model
         self.examples = list(examples)
@@ -108,9 +112,15 @@ class TrainJob(Job[AdapterRecord]):
         self.doc_ids = list(dict.fromkeys(e.doc_id for e in self.examples))
 
     def prepare(self) -> None:
-        """Refuse bad input before any heavy work: architecture, memory, too little data."""
+        """Refuse bad input before any heavy work: architecture, memory, too little data.
+
+        Decides the memory plan (dtype, gradient checkpointing, examples per pass, length),
+        which the training follows and the adapter's record keeps.
+        """
         check_trainable(self.model)
-        check_training_fits(self.model, self.config)
+        self.memory: MemoryPlan = fit_training(
+            self.model, self.config, self.backend.name, self.available
+        )
         c = self.config
         self.train_examples, self.val_examples = split_train_val(
             self.examples, c.val_fraction, c.max_val, c.min_examples
@@ -150,10 +160,12 @@ class TrainJob(Job[AdapterRecord]):
                 self.job_dir / TRAINING_SPEC, {"adapter_id": self.adapter_id, "doc_ids": doc_ids}
             )
             plan = self._plan()
-            self.report(0, plan.total_steps, "loading the base model")
+            self.report(0, plan.total_steps, f"loading the base model; {self.memory.describe()}")
             try:
                 self._check_not_forgotten()
-                self.backend.prepare(self.model, self.profile.home.cache_dir, self.config)
+                self.backend.prepare(
+                    self.model, self.profile.home.cache_dir, self.config, self.memory
+                )
                 outcome = self.backend.train(
                     plan, self.job_dir, self._on_step, self.check_cancelled
                 )
@@ -179,6 +191,7 @@ class TrainJob(Job[AdapterRecord]):
                 target_modules=tuple(weights.target_modules),
                 fingerprint=self.fingerprint,
                 config=self.config.to_json(),
+                memory=self.memory.to_json(),
                 n_train=len(self.train_examples),
                 n_val=len(self.val_examples),
                 steps=outcome.steps,
@@ -207,9 +220,9 @@ class TrainJob(Job[AdapterRecord]):
 
     def _plan(self) -> TrainPlan:
         vocab = vocab_for(self.model)
-        c = self.config
-        train = [vocab.encode(e, c.max_len) for e in self.train_examples]
-        val = [vocab.encode(e, c.max_len) for e in self.val_examples]
+        c, max_len = self.config, self.memory.max_len
+        train = [vocab.encode(e, max_len) for e in self.train_examples]
+        val = [vocab.encode(e, max_len) for e in self.val_examples]
         steps = c.planned_steps(len(train))
         return TrainPlan(c, train, val, make_schedule(train, steps, c.batch_size, c.seed))
 

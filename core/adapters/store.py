@@ -78,6 +78,7 @@ class AdapterRecord:
     target_modules: tuple[str, ...]
     fingerprint: str
     config: dict[str, Any] = field(default_factory=dict)
+    memory: dict[str, Any] = field(default_factory=dict)  # the memory plan it was trained with
     n_train: int = 0
     n_val: int = 0
     steps: int = 0

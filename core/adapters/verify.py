@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from core.adapters.base import borrow_base
+from core.adapters.base import borrow_base, torch_device
 from core.adapters.store import AdapterRecord
 from core.adapters.tokens import vocab_for
 from core.errors import InkwellError
@@ -120,7 +120,8 @@ def torch_logits(
     from peft import PeftModel
 
     out = []
-    with borrow_base(model, cache_dir) as base:
+    # float32 on any device: the reference for llama.cpp, whatever dtype trained the adapter
+    with borrow_base(model, cache_dir, device=torch_device(), dtype="float32") as base:
         peft_model = PeftModel.from_pretrained(base, str(record.peft_dir))
         try:
             peft_model.eval()

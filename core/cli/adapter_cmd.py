@@ -93,6 +93,10 @@ def _train(args: argparse.Namespace, ctx: Context) -> int:
             f"adapter {record.id}: {record.n_train} examples, {record.steps} steps, "
             f"validation loss {val} (base {base}), {record.duration_s:.0f} s"
         )
+        if record.memory:  # absent from adapters trained before the memory plan existed
+            from core.adapters.memory import MemoryPlan
+
+            print(MemoryPlan(**record.memory).describe())
         print(f'use it: inkwell write --adapter {record.id} "..."')
     return 0
 

@@ -37,6 +37,28 @@ def session_profile(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
+def arch_models(tmp_path_factory: pytest.TempPathFactory, smollm2) -> dict[str, tuple[Path, Path]]:
+    """name -> (Hugging Face folder, GGUF file) of the architecture matrix's tiny random
+    models (``tests/adapters/arch_models.py``), all converted in one converter process."""
+    from tests.adapters.arch_models import (
+        ARCHS,
+        build_hf,
+        convert,
+        sentencepiece_model,
+        smollm2_tokenizer,
+    )
+
+    root = tmp_path_factory.mktemp("archs")
+    bpe = smollm2_tokenizer(smollm2, root / "smollm2-tokenizer")
+    spm = sentencepiece_model(root / "tokenizer.model")
+    models = {name: (root / f"hf-{name}", root / f"{name}.gguf") for name in ARCHS}
+    for name, (hf, _gguf) in models.items():
+        build_hf(name, hf, bpe, spm)
+    convert(list(models.values()))
+    return models
+
+
+@pytest.fixture(scope="session")
 def smollm2_adapter(session_profile, smollm2, commit_examples):
     """A SmolLM2 adapter trained in-process on the first commit_subject user (3 steps)."""
     from core.adapters.job import TrainJob

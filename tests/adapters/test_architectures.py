@@ -14,7 +14,6 @@ one is most of their cost.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,29 +23,9 @@ from core.adapters.config import TrainConfig
 from core.adapters.job import TrainJob
 from core.adapters.verify import MIN_CORRELATION, verify_adapter
 from core.models import ModelRegistry
-from tests.adapters.arch_models import (
-    ARCHS,
-    build_hf,
-    convert,
-    convert_loras,
-    sentencepiece_model,
-    smollm2_tokenizer,
-)
+from tests.adapters.arch_models import ARCHS, convert_loras
 
 FAST = TrainConfig(steps=2, lr=5e-3, batch_size=2, max_len=64, checkpoint_every=10)
-
-
-@pytest.fixture(scope="session")
-def arch_models(tmp_path_factory: pytest.TempPathFactory, smollm2) -> dict[str, tuple[Path, Path]]:
-    """name -> (Hugging Face folder, GGUF file), all converted in one converter process."""
-    root = tmp_path_factory.mktemp("archs")
-    bpe = smollm2_tokenizer(smollm2, root / "smollm2-tokenizer")
-    spm = sentencepiece_model(root / "tokenizer.model")
-    models = {name: (root / f"hf-{name}", root / f"{name}.gguf") for name in ARCHS}
-    for name, (hf, _gguf) in models.items():
-        build_hf(name, hf, bpe, spm)
-    convert(list(models.values()))
-    return models
 
 
 @pytest.fixture(scope="session")

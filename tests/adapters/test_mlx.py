@@ -33,21 +33,23 @@ def test_mlx_state_survives_a_checkpoint(tmp_path, smollm2, commit_examples, pro
 
     from core.adapters import checkpoint
     from core.adapters.backends import TrainPlan, make_schedule
+    from core.adapters.memory import fit_training
     from core.adapters.tokens import vocab_for
 
     config = replace(FAST, backend="mlx", steps=1, batch_size=1, max_len=48)
     train = [vocab_for(smollm2).encode(e, config.max_len) for e in commit_examples[:2]]
     plan = TrainPlan(config, train, [], make_schedule(train, 1, 1, config.seed))
     cache = profile.home.cache_dir
+    memory = fit_training(smollm2, config, "mlx")
 
     trained = MlxBackend()
-    trained.prepare(smollm2, cache, config)
+    trained.prepare(smollm2, cache, config, memory)
     trained.start_training(plan)
     trained.step(train[:1], config.lr)
     checkpoint.save(tmp_path, "mlx", checkpoint.Checkpoint(1, [0.0], None, trained.state()))
 
     restored = MlxBackend()
-    restored.prepare(smollm2, cache, config)
+    restored.prepare(smollm2, cache, config, memory)
     restored.start_training(plan)
     loaded = checkpoint.load(tmp_path, "mlx")
     assert loaded is not None

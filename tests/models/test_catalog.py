@@ -22,15 +22,21 @@ def test_shipped_catalog_pins_every_file() -> None:
         assert len(e.sha256) == 64 and e.size > 500_000_000
         assert "huggingface.co" in e.hosts
         # A bigger model needs more memory to run and to train; training needs more than running.
-        assert e.size < e.run_bytes() < e.train_bytes()
+        assert e.size < e.run_bytes() < e.training_plan(10**12).needed
 
 
 def test_what_this_machine_can_do_follows_memory() -> None:
-    big = max(load_catalog(), key=lambda e: e.train_bytes())
+    big = max(load_catalog(), key=lambda e: e.shape.n_params)
     assert capability(big, available=1_000_000_000)["runs"] == "does not fit in memory"
     roomy = capability(big, available=10**12)
     assert roomy["training_fits"] and roomy["runs"] in ("runs", "runs slowly")
+    assert "checkpointing" not in roomy["training_plan"]
     assert not capability(big, available=int(big.run_bytes() * 1.5))["training_fits"]
+    # In between, training fits by the memory plan's choices, and says so.
+    as_requested = big.training_plan(10**12).needed
+    tight = capability(big, available=int(as_requested / 0.85) - 1)  # just too little
+    assert tight["training_fits"] and "gradient checkpointing" in tight["training_plan"]
+    assert tight["ram_train_gb"] < as_requested / 1e9
 
 
 def test_catalog_rows_mark_installed_models(home, catalog, gguf_bytes, tmp_path) -> None:

@@ -5,7 +5,11 @@ examples, the exact batch of every step, the learning-rate schedule — so two
 backends (or a run and its resumption) differ only in arithmetic, and a resumed
 run continues the same sequence of batches it was interrupted in.
 
-* ``torch``: peft LoRA on CPU (float32) or CUDA (bf16), picked automatically.
+The memory plan (:class:`core.adapters.memory.MemoryPlan`: device, dtype, gradient
+checkpointing, examples per pass) is given to :meth:`Backend.prepare`; it changes how
+a step is computed, never the plan's batches or learning rates.
+
+* ``torch``: peft LoRA on the CPU or a CUDA GPU.
 * ``mlx``: mlx-lm LoRA, for Apple Silicon (it also runs, slowly, on Linux CPUs).
 """
 
@@ -23,6 +27,7 @@ import numpy as np
 from core.adapters import checkpoint
 from core.adapters.config import TrainConfig
 from core.adapters.lora import LoraWeights
+from core.adapters.memory import MemoryPlan
 from core.adapters.tokens import Encoded
 from core.errors import InkwellError, JobCancelled
 from core.models import ModelInfo
@@ -119,8 +124,10 @@ class Backend(ABC):
         """Whether this machine can run the backend (its packages are installed)."""
 
     @abstractmethod
-    def prepare(self, model: ModelInfo, cache_dir: Path, config: TrainConfig) -> None:
-        """Load the dequantized base and attach fresh LoRA layers (seeded)."""
+    def prepare(
+        self, model: ModelInfo, cache_dir: Path, config: TrainConfig, memory: MemoryPlan
+    ) -> None:
+        """Load the dequantized base as ``memory`` says and attach fresh LoRA layers (seeded)."""
 
     @abstractmethod
     def start_training(self, plan: TrainPlan) -> None:
@@ -128,7 +135,10 @@ class Backend(ABC):
 
     @abstractmethod
     def step(self, batch: list[Encoded], lr: float) -> float:
-        """One optimizer step on ``batch`` at learning rate ``lr``; returns the batch's loss."""
+        """One optimizer step on ``batch`` at learning rate ``lr``; returns the batch's loss.
+
+        The batch goes through the model in the memory plan's passes, their gradients
+        accumulated: the same step as one pass, up to rounding."""
 
     @abstractmethod
     def evaluate(self, examples: list[Encoded]) -> float | None:

@@ -20,6 +20,7 @@ from core.adapters.backends import Backend, TrainPlan
 from core.adapters.base import base_dir
 from core.adapters.config import TrainConfig
 from core.adapters.lora import LoraWeights
+from core.adapters.memory import MemoryPlan
 from core.adapters.tokens import Encoded
 from core.models import ModelInfo
 
@@ -50,15 +51,18 @@ class MlxBackend(Backend):
     def __init__(self) -> None:
         self.model: Any = None
         self.config = TrainConfig()
+        self.micro_batch = 1
         self._optimizer: Any = None
         self._loss_and_grad: Any = None
 
-    def prepare(self, model: ModelInfo, cache_dir: Path, config: TrainConfig) -> None:
+    def prepare(
+        self, model: ModelInfo, cache_dir: Path, config: TrainConfig, memory: MemoryPlan
+    ) -> None:
         import mlx.core as mx
         from mlx_lm import load
         from mlx_lm.tuner.utils import linear_to_lora_layers
 
-        self.config = config
+        self.config, self.micro_batch = config, memory.micro_batch
         self.model = load(str(base_dir(model, cache_dir)))[0]
         self.model.freeze()
         mx.random.seed(config.seed)
@@ -80,8 +84,8 @@ class MlxBackend(Backend):
             return None
         self.model.eval()
         total, count = 0.0, 0.0
-        for i in range(0, len(examples), self.config.batch_size):
-            inputs, targets, mask = _batch(examples[i : i + self.config.batch_size])
+        for i in range(0, len(examples), self.micro_batch):
+            inputs, targets, mask = _batch(examples[i : i + self.micro_batch])
             n = float(mask.sum().item())
             total += float(self._loss(self.model, inputs, targets, mask).item()) * n
             count += n
@@ -96,15 +100,26 @@ class MlxBackend(Backend):
         self._loss_and_grad = nn.value_and_grad(self.model, self._loss)
 
     def step(self, batch: list[Encoded], lr: float) -> float:
+        """One optimizer step over the memory plan's passes, gradients weighted by target tokens."""
         import mlx.core as mx
+        from mlx.utils import tree_map
 
         self.model.train()
         self._optimizer.learning_rate = mx.array(lr)
-        inputs, targets, mask = _batch(batch)
-        loss, grads = self._loss_and_grad(self.model, inputs, targets, mask)
+        m = self.micro_batch
+        passes = [_batch(batch[i : i + m]) for i in range(0, len(batch), m)]
+        counts = [float(mask.sum().item()) for _inputs, _targets, mask in passes]
+        total, loss_sum, grads = sum(counts), 0.0, None
+        for (inputs, targets, mask), n in zip(passes, counts, strict=True):
+            if n == 0:
+                continue
+            loss, part = self._loss_and_grad(self.model, inputs, targets, mask)
+            part = tree_map(lambda g, w=n / total: g * w, part)
+            grads = part if grads is None else tree_map(lambda a, b: a + b, grads, part)
+            loss_sum += float(loss.item()) * n
         self._optimizer.update(self.model, grads)
-        mx.eval(self.model.parameters(), self._optimizer.state, loss)
-        return float(loss.item())
+        mx.eval(self.model.parameters(), self._optimizer.state)
+        return loss_sum / max(total, 1.0)
 
     def state(self) -> dict[str, np.ndarray]:
         from mlx.utils import tree_flatten

@@ -1,4 +1,5 @@
-"""peft LoRA training with torch: CPU (float32) or CUDA (bf16), chosen automatically.
+"""peft LoRA training with torch, on the device, in the dtype and with the gradient
+checkpointing and passes per step the memory plan chose (:mod:`core.adapters.memory`).
 
 Inkwell's own loop (:meth:`Backend.train`) rather than ``transformers.Trainer``:
 the loop must follow the plan's batches exactly (determinism, resume), check for
@@ -19,6 +20,7 @@ from core.adapters.backends import Backend, TrainPlan
 from core.adapters.base import borrow_base
 from core.adapters.config import TrainConfig
 from core.adapters.lora import LoraWeights, module_targets
+from core.adapters.memory import MemoryPlan
 from core.adapters.tokens import Encoded
 from core.models import ModelInfo
 
@@ -48,6 +50,11 @@ def collate(batch: list[Encoded], device: str) -> dict[str, Any]:
     }
 
 
+def _targets(batch: dict[str, Any]) -> int:
+    """How many tokens the loss of a collated batch covers (labels are shifted by one)."""
+    return int((batch["labels"][:, 1:] != -100).sum())
+
+
 class TorchBackend(Backend):
     name = "torch"
 
@@ -60,16 +67,21 @@ class TorchBackend(Backend):
         self.model: Any = None
         self.config = TrainConfig()
         self.device = "cpu"
+        self.micro_batch = 1
         self._params: dict[str, Any] = {}
         self._optimizer: Any = None
 
-    def prepare(self, model: ModelInfo, cache_dir: Path, config: TrainConfig) -> None:
+    def prepare(
+        self, model: ModelInfo, cache_dir: Path, config: TrainConfig, memory: MemoryPlan
+    ) -> None:
         import torch
         from peft import LoraConfig, get_peft_model
 
         self.config = config
-        base = self._stack.enter_context(borrow_base(model, cache_dir))
-        self.device = str(base.device.type)
+        self.device, self.micro_batch = memory.device, memory.micro_batch
+        base = self._stack.enter_context(
+            borrow_base(model, cache_dir, device=memory.device, dtype=memory.dtype)
+        )
         torch.manual_seed(config.seed)  # LoRA A is initialised randomly; B starts at zero
         lora = LoraConfig(
             r=config.r,
@@ -79,8 +91,17 @@ class TorchBackend(Backend):
             bias="none",
             task_type="CAUSAL_LM",
         )
+        # On a bfloat16 base peft keeps the LoRA weights in float32 (autocast_adapter_dtype),
+        # so AdamW's updates are not rounded away.
         self.model = get_peft_model(base, lora)
         self._stack.callback(self._unload)
+        if memory.checkpointing:
+            # Non-reentrant checkpointing needs no gradient on the inputs; the shared base
+            # must not keep it for the next borrower.
+            base.activation_checkpointing_enable(
+                activation_checkpointing_kwargs={"use_reentrant": False}
+            )
+            self._stack.callback(base.activation_checkpointing_disable)
 
     def _unload(self) -> None:
         self.model.unload()  # restores the shared base's original linear modules
@@ -95,10 +116,9 @@ class TorchBackend(Backend):
         self.model.eval()
         total, count = 0.0, 0
         with torch.no_grad():
-            for i in range(0, len(examples), self.config.batch_size):
-                batch = collate(examples[i : i + self.config.batch_size], self.device)
-                n = int((batch["labels"][:, 1:] != -100).sum())
-                total += float(self.model(**batch).loss) * n
+            for part in self._passes(examples):
+                n = _targets(part)
+                total += float(self.model(**part, use_cache=False).loss) * n
                 count += n
         return total / max(count, 1)
 
@@ -110,15 +130,29 @@ class TorchBackend(Backend):
             self._params.values(), lr=plan.config.lr, weight_decay=0.0
         )
 
+    def _passes(self, batch: list[Encoded]) -> list[dict[str, Any]]:
+        """``batch`` in the memory plan's passes of ``micro_batch`` examples."""
+        m = self.micro_batch
+        return [collate(batch[i : i + m], self.device) for i in range(0, len(batch), m)]
+
     def step(self, batch: list[Encoded], lr: float) -> float:
+        """One optimizer step; the passes' gradients are accumulated weighted by their target
+        tokens, so the step is the one a single pass over ``batch`` would take."""
         self.model.train()
         for group in self._optimizer.param_groups:
             group["lr"] = lr
-        loss = self.model(**collate(batch, self.device)).loss
-        loss.backward()
+        passes = self._passes(batch)
+        counts = [_targets(p) for p in passes]
+        total, loss_sum = sum(counts), 0.0
+        for part, n in zip(passes, counts, strict=True):
+            if n == 0:
+                continue
+            loss = self.model(**part, use_cache=False).loss
+            (loss * (n / total)).backward()
+            loss_sum += float(loss.detach()) * n
         self._optimizer.step()
         self._optimizer.zero_grad(set_to_none=True)
-        return float(loss.detach())
+        return loss_sum / max(total, 1)
 
     def state(self) -> dict[str, np.ndarray]:
         # float32 on the CPU: exact for bf16 (CUDA) as well, and numpy has no bf16.
