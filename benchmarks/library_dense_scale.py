@@ -15,7 +15,7 @@ normalised mean of two real paragraphs' vectors (embedding a million texts is ho
 here; query latency depends on the number and spread of the vectors, not on how they were
 computed).  Queries: real item titles, embedded for real (that time is reported apart).
 
-    nice -n 10 .venv/bin/python benchmarks/library_dense_scale.py --data /work/shared/data
+    nice -n 10 .venv/bin/python benchmarks/library_dense_scale.py --data ../shared/data
 
 Writes benchmarks/results/library_dense_scale.json.
 """

@@ -23,7 +23,7 @@ forward 2·L·T·d per token on average over a causal sequence of T tokens (scor
 weighted values), backward twice that; the adapters' own cost (r = 8) is under 1 % and left
 out.  "Useful" FLOPs count real tokens only; padding is computed but useless.
 
-    nice -n 10 .venv/bin/python benchmarks/train_throughput.py --data /work/shared/data
+    nice -n 10 .venv/bin/python benchmarks/train_throughput.py --data ../shared/data
 
 Results go to benchmarks/results/train_throughput.json, with the load average.
 """
