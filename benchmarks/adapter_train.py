@@ -5,7 +5,7 @@ run (each model in its own child process, so peak RSS is that model's); then
 the wall time of a whole adapter with the default settings on 200 real profile
 items of one commit_subject user (target: <= 5 min with SmolLM2 on 2 CPU cores).
 
-    .venv/bin/python benchmarks/adapter_train.py --data /work/shared/data
+    .venv/bin/python benchmarks/adapter_train.py --data ../shared/data
 
 The machine's load average is recorded with the numbers: on a shared machine
 other processes slow training down, and the numbers say under what load they

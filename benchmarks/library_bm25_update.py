@@ -15,7 +15,7 @@ indexing them) is timed ``--rebuilds`` times at each size (0: not run).  Also ti
 of ``--queries`` real queries (item titles) and loading the saved index, which
 is what another process's first search after the change costs.
 
-    .venv/bin/python benchmarks/library_bm25_update.py --data /work/shared/data \\
+    .venv/bin/python benchmarks/library_bm25_update.py --data ../shared/data \\
         --sizes 10000,100000
 """
 

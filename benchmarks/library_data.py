@@ -1,6 +1,6 @@
 """Real paragraphs for the library benchmarks, from the shared LaMP-format data.
 
-``/work/shared/data`` (see its README) holds real writing by real authors:
+``../shared/data`` (see its README) holds real writing by real authors:
 commit-message bodies (``commit_subject``) and design-proposal abstracts
 (``proposal_title``).  Every profile item's text is split into paragraphs;
 paragraphs of fewer than 8 words are dropped; the sample is seeded, so every
@@ -16,7 +16,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_DATA = Path("/work/shared/data")
+# The shared data folder beside the checkout (the README of ../shared/data describes it).
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ Timed passes are interleaved (reference, fp32, int8, llama.cpp..., reference, ..
 and the best of each is kept, so load from other processes hits all alike; the
 load average is recorded with the result.
 
-    .venv/bin/python benchmarks/library_embedding.py --data /work/shared/data \
+    .venv/bin/python benchmarks/library_embedding.py --data ../shared/data \
         --gguf /tmp/minilm-f16.gguf --gguf /tmp/minilm-q8_0.gguf
 """
 

@@ -8,7 +8,7 @@ and prints p50/p95.  The first query of each retriever is a warm-up and not
 timed (it loads the ONNX session, Chroma's HNSW index or builds BM25, whose
 times are recorded separately).  Target: p95 ≤ 50 ms at 100k chunks.
 
-    .venv/bin/python benchmarks/library_query_latency.py --data /work/shared/data \
+    .venv/bin/python benchmarks/library_query_latency.py --data ../shared/data \
         --sizes 10000,100000
 """
 

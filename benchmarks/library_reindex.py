@@ -7,7 +7,7 @@ scan of all 10,000 files, read, chunk, embed and store of the changed one —
 and (b) the full ``inkwell library add FOLDER`` command in a fresh process,
 which adds interpreter start-up, imports and model loading.
 
-    .venv/bin/python benchmarks/library_reindex.py --data /work/shared/data
+    .venv/bin/python benchmarks/library_reindex.py --data ../shared/data
 """
 
 from __future__ import annotations

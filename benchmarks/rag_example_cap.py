@@ -15,7 +15,7 @@ The cap is ``build_prompt``'s ``example_chars``; this script passes each value t
 way ``Writer.prepare`` calls it.
 
     nice -n 10 .venv/bin/python benchmarks/rag_example_cap.py \\
-        --data /work/shared/data/proposal_title --users 12 [--caps 600,300,200,120]
+        --data ../shared/data/proposal_title --users 12 [--caps 600,300,200,120]
 
 Writes ``benchmarks/results/rag_example_cap.json`` (every request, and the summary).
 """
@@ -72,7 +72,7 @@ def timed_answer(writer: Writer, request: WriteRequest, cap: int) -> dict[str, A
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=Path("/work/shared/data/proposal_title"))
+    ap.add_argument("--data", type=Path, default=Path("../shared/data/proposal_title"))
     ap.add_argument("--users", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", default=None)

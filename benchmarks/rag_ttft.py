@@ -10,7 +10,7 @@ prompt-processing threads (``n_threads_batch``) gets its own runtime, so both
 settings are measured in the same run too.  Prints medians and ratios and
 writes ``benchmarks/results/rag_ttft.json``.
 
-    .venv/bin/python benchmarks/rag_ttft.py --data /work/shared/data [--runs 5]
+    .venv/bin/python benchmarks/rag_ttft.py --data ../shared/data [--runs 5]
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def first_token_s(writer: Writer, request: WriteRequest) -> tuple[float, float, 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=Path("/work/shared/data"))
+    ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--model", default=None)
     ap.add_argument("--task", default="title")
     ap.add_argument("--chunks", type=int, default=110, help="library size (about)")

@@ -6,8 +6,8 @@ In one process, on the bundled SmolLM2 and the same examples (one real user's pr
    products, the same thread count as training);
 2. Inkwell's trainer, the real :meth:`Backend.train` path with its own plan (batches from
    ``make_schedule``);
-3. the anchor a user would write: transformers + peft, the same LoRA config and initial
-   weights, the same batch size and learning rates, float32, shuffled batches padded to the
+3. the anchor a user would write: transformers + peft, the same LoRA config and seed,
+   the same batch size and learning rates, float32, shuffled batches padded to the
    longest example of each batch (a ``DataLoader`` with ``shuffle=True``), the same token ids.
 
 The two trainers alternate step by step (the plain loop takes its step inside Inkwell's
@@ -23,7 +23,7 @@ forward 2·L·T·d per token on average over a causal sequence of T tokens (scor
 weighted values), backward twice that; the adapters' own cost (r = 8) is under 1 % and left
 out.  "Useful" FLOPs count real tokens only; padding is computed but useless.
 
-    nice -n 10 .venv/bin/python benchmarks/train_throughput.py --data /work/shared/data
+    nice -n 10 .venv/bin/python benchmarks/train_throughput.py --data ../shared/data
 
 Results go to benchmarks/results/train_throughput.json, with the load average.
 """
@@ -133,8 +133,8 @@ class PlainLoop:
         from torch.utils.data import DataLoader
         from transformers import AutoModelForCausalLM
 
-        torch.manual_seed(plan.config.seed)  # the same LoRA initialisation as Inkwell's
         base = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+        torch.manual_seed(plan.config.seed)  # right before get_peft_model, as Inkwell seeds
         self.model = get_peft_model(base, lora)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=plan.config.lr, weight_decay=0.0)
