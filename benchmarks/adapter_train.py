@@ -30,28 +30,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from library_data import commit_questions, user_examples  # noqa: E402
+
 from core.privacy import install_network_guard  # noqa: E402
-
-
-def _questions(data: Path) -> Path:
-    """``--data`` may be the data folder, the task folder, or the questions file."""
-    for candidate in (data, data / "questions.json", data / "commit_subject" / "questions.json"):
-        if candidate.is_file():
-            return candidate
-    raise SystemExit(f"{data}: no commit_subject questions.json there")
-
-
-def _user_items(questions: Path, n_items: int) -> tuple[str, list[Any]]:
-    """The first user with at least ``n_items`` profile items, and their newest ``n_items``."""
-    from core.adapters.data import examples_from_lamp_profile
-    from core.lamp import load_dataset
-
-    dataset = load_dataset(questions)
-    for user, qs in dataset.users().items():
-        profile = max((q.profile for q in qs), key=len)
-        if len(profile) >= n_items:
-            return user, examples_from_lamp_profile(profile[-n_items:], dataset.task)
-    raise SystemExit(f"{questions}: no user with {n_items} profile items")
 
 
 def _train(model_name: str, questions: Path, n_items: int, steps: int | None) -> dict[str, Any]:
@@ -63,7 +44,7 @@ def _train(model_name: str, questions: Path, n_items: int, steps: int | None) ->
 
     home = Home.resolve(tempfile.mkdtemp(prefix="inkwell-bench-")).ensure()
     model = ModelRegistry(home).get(model_name)
-    user, examples = _user_items(questions, n_items)
+    user, examples = user_examples(questions, n_items)
     config = TrainConfig() if steps is None else replace(TrainConfig(), steps=steps)
     job = TrainJob(home.profile("bench").ensure(), model, examples, config, name=f"bench-{user}")
     step_times: list[float] = []
@@ -139,7 +120,7 @@ def main() -> int:
     parser.add_argument("--one", help=argparse.SUPPRESS)  # child mode: one run, JSON on stdout
     parser.add_argument("--steps", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    questions = _questions(args.data)
+    questions = commit_questions(args.data)
     if args.one:
         print(json.dumps(_train(args.one, questions, args.items, args.steps)))
         return 0

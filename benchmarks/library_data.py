@@ -15,6 +15,7 @@ import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # The shared data folder beside the checkout (the README of ../shared/data describes it).
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -82,3 +83,25 @@ def write_result(path: Path, result: dict[str, object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {path}")
+
+
+def commit_questions(data: Path) -> Path:
+    """``--data`` may be the data folder, the task folder, or the questions file."""
+    for candidate in (data, data / "questions.json", data / "commit_subject" / "questions.json"):
+        if candidate.is_file():
+            return candidate
+    raise SystemExit(f"{data}: no commit_subject questions.json there")
+
+
+def user_examples(questions: Path, n_items: int) -> tuple[str, list[Any]]:
+    """The first user with at least ``n_items`` profile items, and their newest ``n_items``
+    as training examples."""
+    from core.adapters.data import examples_from_lamp_profile
+    from core.lamp import load_dataset
+
+    dataset = load_dataset(questions)
+    for user, qs in dataset.users().items():
+        profile = max((q.profile for q in qs), key=len)
+        if len(profile) >= n_items:
+            return user, examples_from_lamp_profile(profile[-n_items:], dataset.task)
+    raise SystemExit(f"{questions}: no user with {n_items} profile items")

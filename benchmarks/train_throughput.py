@@ -44,28 +44,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from library_data import commit_questions, user_examples  # noqa: E402
+
 from core.privacy import install_network_guard  # noqa: E402
-
-
-def _questions(data: Path) -> Path:
-    """``--data`` may be the data folder, the task folder, or the questions file."""
-    for candidate in (data, data / "questions.json", data / "commit_subject" / "questions.json"):
-        if candidate.is_file():
-            return candidate
-    raise SystemExit(f"{data}: no commit_subject questions.json there")
-
-
-def _user_examples(questions: Path, n_items: int) -> tuple[str, list[Any]]:
-    """The first user with at least ``n_items`` profile items, and their newest ``n_items``."""
-    from core.adapters.data import examples_from_lamp_profile
-    from core.lamp import load_dataset
-
-    dataset = load_dataset(questions)
-    for user, qs in dataset.users().items():
-        profile = max((q.profile for q in qs), key=len)
-        if len(profile) >= n_items:
-            return user, examples_from_lamp_profile(profile[-n_items:], dataset.task)
-    raise SystemExit(f"{questions}: no user with {n_items} profile items")
 
 
 def matmul_peak(seconds: float = 2.0) -> dict[str, float]:
@@ -238,7 +219,7 @@ def main() -> int:
         backends.GROUP_BATCHES = args.group_batches
     home = Home.resolve(tempfile.mkdtemp(prefix="inkwell-bench-")).ensure()
     model = ModelRegistry(home).get(SMOLLM2)
-    user, examples = _user_examples(_questions(args.data), args.items)
+    user, examples = user_examples(commit_questions(args.data), args.items)
     config = replace(TrainConfig(backend="torch"), steps=args.steps)
     train_ex, val_ex = split_train_val(examples, config.val_fraction, config.max_val,
                                        config.min_examples)

@@ -106,15 +106,20 @@ def test_not_enough_disk_space_is_refused_before_downloading(home, server, tmp_p
     assert server.behaviour.requests == []
 
 
+def _request(tmp_path: Path, server, entry, target: Path) -> Path:
+    """The download process's request file for ``entry`` from the loopback server."""
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({
+        "url": f"{server.url}/{FILE}", "target": str(target), "size": entry.size,
+        "sha256": entry.sha256, "allow_hosts": ["127.0.0.1"],
+    }))
+    return request
+
+
 def test_a_disk_that_fills_up_midway_is_a_clear_error(home, server, catalog, tmp_path) -> None:
     """A file-size limit makes the write fail with EFBIG, as a full disk fails it with ENOSPC."""
     target = tmp_path / "out" / FILE
-    e = find_entry("tiny", catalog)
-    request = tmp_path / "request.json"
-    request.write_text(json.dumps({
-        "url": f"{server.url}/{FILE}", "target": str(target), "size": e.size,
-        "sha256": e.sha256, "allow_hosts": ["127.0.0.1"],
-    }))
+    request = _request(tmp_path, server, find_entry("tiny", catalog), target)
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (500_000, 500_000))
@@ -131,12 +136,7 @@ def test_the_frozen_apps_entry_point_runs_the_download_process(server, catalog, 
     """A frozen app starts the download as ``<its executable> --download-worker``: the entry
     point's guard (no host allowed) must let core.download allow the request's host."""
     target = tmp_path / "out" / FILE
-    e = find_entry("tiny", catalog)
-    request = tmp_path / "request.json"
-    request.write_text(json.dumps({
-        "url": f"{server.url}/{FILE}", "target": str(target), "size": e.size,
-        "sha256": e.sha256, "allow_hosts": ["127.0.0.1"],
-    }))
+    request = _request(tmp_path, server, find_entry("tiny", catalog), target)
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run(
         [sys.executable, str(root / "packaging" / "entry.py"), DOWNLOAD_WORKER_FLAG,
