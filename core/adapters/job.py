@@ -111,19 +111,21 @@ class TrainJob(Job[AdapterRecord]):
         self.job_dir = profile.training_dir / self.adapter_id
         self.doc_ids = list(dict.fromkeys(e.doc_id for e in self.examples))
 
-    def prepare(self) -> None:
-        """Refuse bad input before any heavy work: architecture, memory, too little data.
-
-        Decides the memory plan (dtype, gradient checkpointing, examples per pass, length),
-        which the training follows and the adapter's record keeps.
-        """
+    def check_input(self) -> None:
+        """Refuse bad input before any work: an architecture it cannot train, too little data."""
         check_trainable(self.model)
-        self.memory: MemoryPlan = fit_training(
-            self.model, self.config, self.backend.name, self.available
-        )
         c = self.config
         self.train_examples, self.val_examples = split_train_val(
             self.examples, c.val_fraction, c.max_val, c.min_examples
+        )
+
+    def prepare(self) -> None:
+        """:meth:`check_input`, then the memory plan (dtype, gradient checkpointing, examples
+        per pass, length) — or a refusal — before the base model is loaded.  The training
+        follows the plan and the adapter's record keeps it."""
+        self.check_input()
+        self.memory: MemoryPlan = fit_training(
+            self.model, self.config, self.backend.name, self.available
         )
 
     def write_request(self) -> Path:
@@ -274,7 +276,10 @@ class TrainProcessJob(Job[AdapterRecord]):
         self.process: subprocess.Popen[str] | None = None
 
     def prepare(self) -> None:
-        self.inner.prepare()  # clear errors here, before a process is started
+        # Clear input errors here, before a process is started.  The memory plan is the
+        # worker's: it asks torch about the device, and this process (the app, the CLI) must
+        # not load torch; a refusal reaches it as the worker's error, before any training.
+        self.inner.check_input()
 
     def run(self) -> AdapterRecord:
         job = self.inner
