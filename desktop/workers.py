@@ -11,6 +11,7 @@ fast tokens or files arrive.
 
 from __future__ import annotations
 
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -52,6 +53,9 @@ class Worker(QRunnable):
         self._text: list[str] = []
         self._text_at = 0.0
         self._progress_at = 0.0
+        # Set on the worker's thread when run() returns: ``finished`` reaches the GUI thread
+        # only through its event loop, which a window waiting for its jobs does not run.
+        self.returned = threading.Event()
 
     def cancel(self) -> None:
         self.cancel_token.cancel()
@@ -97,6 +101,7 @@ class Worker(QRunnable):
             traceback.print_exc()
             self.signals.failed.emit(f"Something went wrong ({type(exc).__name__}: {exc}).")
         finally:
+            self.returned.set()
             self.signals.finished.emit()
 
 
@@ -144,8 +149,8 @@ class Workers(QObject):
         return bool(self._running)
 
     def is_running(self, worker: Worker) -> bool:
-        """Whether ``worker`` was started here and has not finished (its work has returned)."""
-        return self._running.get(worker.signals) is worker
+        """Whether ``worker`` was started here and its work has not returned."""
+        return self._running.get(worker.signals) is worker and not worker.returned.is_set()
 
     def cancel_all(self) -> None:
         for worker in list(self._running.values()):
