@@ -91,9 +91,11 @@ class DerivedIndex(ABC, Generic[Source, Data]):
                 return saved
             ids, data = self._build(source())
             snapshot = Snapshot(generation, ids, data)
-            if self._save(snapshot):
-                self._snapshot = snapshot
-            return snapshot
+            saved = self._save(snapshot)
+            if saved is None:
+                return snapshot
+            self._snapshot = saved
+            return saved
 
     def advance(self, before: int, after: int,
                 change: Callable[[Snapshot[Data]], tuple[list[str], Data]]) -> None:
@@ -115,7 +117,7 @@ class DerivedIndex(ABC, Generic[Source, Data]):
         """Save what :meth:`advance` changed (once per indexing job, not per batch)."""
         with self._building:
             if self._unsaved:
-                self._save(self._snapshot)
+                self._snapshot = self._save(self._snapshot) or self._snapshot
                 self._unsaved = False
 
     def _load(self, generation: int) -> Snapshot[Data] | None:
@@ -130,22 +132,23 @@ class DerivedIndex(ABC, Generic[Source, Data]):
             # Absent, swapped out by another process mid-read, or damaged: it is derived.
             return None
 
-    def _save(self, snapshot: Snapshot[Data]) -> bool:
+    def _save(self, snapshot: Snapshot[Data]) -> Snapshot[Data] | None:
         """Swap ``snapshot`` in as the saved index unless the library changed since it was
-        read; return whether it was."""
+        read; return it as memory keeps it once saved (see :meth:`_kept`), or None."""
         ensure_private_dir(self.folder.parent)
         tmp = Path(tempfile.mkdtemp(prefix=f".{self.folder.name}-", dir=self.folder.parent))
         try:
             self._write(tmp, snapshot.data)
+            kept = Snapshot(snapshot.generation, snapshot.ids, self._kept(tmp, snapshot.data))
             (tmp / _META).write_text(
                 json.dumps({"generation": snapshot.generation, "ids": snapshot.ids}),
                 encoding="utf-8")
             with self._swap_lock():
                 if self._current_generation() != snapshot.generation:
-                    return False
+                    return None
                 shutil.rmtree(self.folder, ignore_errors=True)
                 os.replace(tmp, self.folder)
-            return True
+            return kept
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -177,6 +180,11 @@ class DerivedIndex(ABC, Generic[Source, Data]):
     @abstractmethod
     def _write(self, folder: Path, data: Data) -> None:
         """Save ``data`` into ``folder`` (empty, private)."""
+
+    def _kept(self, written: Path, data: Data) -> Data:
+        """What memory keeps of ``data`` once saved (``written`` becomes ``self.folder``): all
+        of it, unless an index reads part of it from disk."""
+        return data
 
     @abstractmethod
     def _read(self, folder: Path, ids: list[str]) -> Data:

@@ -186,10 +186,13 @@ def test_forget_leaves_no_trace_of_the_canary(tmp_path: Path, library: Library) 
             == str(secret)
     (chunk_id,) = library.manifest.chunk_ids([str(secret)])
     vector = _stored_vector(library, chunk_id)
-    # The vector as Chroma returns it, and as the exact-search matrix holds it (normalised).
+    # The vector as Chroma returns it, as the dense search's saved matrix holds it
+    # (normalised), and its int8 code.
     saved = json.loads((library.dir / "vectors" / "ids.json").read_text())["ids"]
     unit = np.load(library.dir / "vectors" / "vectors.npy")[saved.index(chunk_id)]
-    needles = [CANARY.encode(), CANARY.lower().encode(), vector.tobytes(), unit.tobytes()]
+    code = np.load(library.dir / "vectors" / "codes.npy")[saved.index(chunk_id)]
+    needles = [CANARY.encode(), CANARY.lower().encode(), vector.tobytes(), unit.tobytes(),
+               code.tobytes()]
     root = library.dir
 
     def leaks() -> list[tuple[Path, int]]:
@@ -197,9 +200,9 @@ def test_forget_leaves_no_trace_of_the_canary(tmp_path: Path, library: Library) 
                 if n in p.read_bytes()]
 
     # The scan can see the text (manifest, Chroma metadata, BM25 vocabulary aside: stemmed)
-    # and the vector (HNSW segment or Chroma's queue) before the forget.
+    # and the vector (HNSW segment or Chroma's queue) and its code before the forget.
     found = {i for _, i in leaks()}
-    assert 0 in found and found & {2, 3}, leaks()
+    assert 0 in found and found & {2, 3} and 4 in found, leaks()
 
     report = library.forget(secret)
     assert report.paths == [str(secret)] and len(report.doc_ids) == 1 and report.chunks == 1

@@ -1,0 +1,128 @@
+"""Dense search: int8 codes in memory pick a shortlist, the saved float32 rows re-rank it.
+
+Real data through the real library (MiniLM, Chroma); the exact answer is computed here
+from Chroma's own vectors with numpy."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.lamp import load_dataset, profile_item_document
+from core.library import Library
+from core.library.vectors import VectorIndex, shortlist
+
+
+def _index_samples(library: Library, sample_data: Path) -> list[str]:
+    """Every profile item of both sample tasks indexed; their questions as queries."""
+    queries: list[str] = []
+    docs = {}
+    for task in ("commit_subject", "proposal_title"):
+        dataset = load_dataset(sample_data / task / "sample_questions.json")
+        for question in dataset.questions:
+            queries.append(question.input[-300:])
+            for item in question.profile:
+                doc = profile_item_document(item, dataset.task, "profile")
+                docs[doc.doc_id] = doc
+    assert library.index_documents(list(docs.values())).errors == 0
+    return queries
+
+
+def _exact(library: Library, query: str, k: int) -> list[tuple[str, float]]:
+    """Top ``k`` by cosine over every vector Chroma holds, with numpy alone."""
+    ids: list[str] = []
+    parts = []
+    for page_ids, vectors in library.store.vectors():
+        ids += page_ids
+        parts.append(vectors)
+    matrix = np.concatenate(parts)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    vector = library.embedder.embed([query])[0]
+    scores = matrix @ (vector / np.linalg.norm(vector))
+    order = np.argsort(-scores, kind="stable")[:k]
+    return [(ids[i], float(scores[i])) for i in order]
+
+
+def _maps_and_fds() -> str:
+    """What this process has mapped or open (Linux)."""
+    links = []
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):  # closed while listing
+            links.append(str(fd.readlink()))
+    return Path("/proc/self/maps").read_text() + "\n".join(links)
+
+
+def test_reranked_dense_search_equals_exact_search(sample_data: Path, library: Library) -> None:
+    """More chunks than the shortlist: the codes choose the rows, and the hits and scores are
+    exactly those of a full float32 search, in the first process and in a later one."""
+    queries = _index_samples(library, sample_data)
+    chunks = library.manifest.chunk_count()
+    assert chunks > shortlist(8)  # the codes really choose
+    reader = Library(library.profile)
+    try:
+        for searcher in (library, reader):  # built here, then loaded from disk
+            for query in queries[::3]:
+                for k in (5, 8):
+                    exact = _exact(library, query, k)
+                    got = searcher._vectors.search(
+                        searcher._vectors.ensure(library.manifest.generation,
+                                                 library.store.vectors),
+                        searcher.embedder.embed([query])[0], k)
+                    assert [cid for cid, _ in got] == [cid for cid, _ in exact], query
+                    assert [s for _, s in got] == pytest.approx([s for _, s in exact], abs=1e-6)
+                hits = searcher.search(query, k=5, retriever="dense")
+                assert [h.score for h in hits] == pytest.approx(
+                    [s for _, s in _exact(library, query, 5)], abs=1e-6)
+    finally:
+        reader.close()
+    # Memory holds int8 codes; the float32 matrix is on disk, read a shortlist at a time.
+    data = library._vectors.ensure(library.manifest.generation, library.store.vectors).data
+    assert data.codes.dtype == np.int8 and data.codes.shape == (chunks, 384)
+    assert not isinstance(data.exact, np.ndarray)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self")
+def test_no_search_keeps_the_saved_matrix_open(sample_data: Path, library: Library) -> None:
+    """A forget deletes the saved matrix; no process may still map it (serving forgotten
+    vectors from a deleted file), and on Windows an open file could not be deleted at all.
+    A search that loaded the index before the forget (another process's) finds nothing
+    forgotten and reads nothing from the index that replaced it."""
+    queries = _index_samples(library, sample_data)
+    library.search(queries[0], k=5, retriever="dense")  # builds and saves the index
+    reader = Library(library.profile)
+    try:
+        before = reader.search(queries[0], k=5, retriever="dense")  # loads it from disk
+        assert before and not reader.store_is_open and "vectors.npy" not in _maps_and_fds()
+        stale = reader._vectors._snapshot
+        assert stale.generation == library.manifest.generation
+        vector = reader.embedder.embed([queries[0]])[0]
+        exact = dict(VectorIndex.search(stale, vector, len(stale.ids)))  # every row, from disk
+        forgotten = before[0].source
+        library.forget(forgotten)
+        assert not (library.dir / "vectors").exists()
+        assert "vectors.npy" not in _maps_and_fds()
+
+        def stale_search_reads_no_other_rows() -> list[tuple[str, float]]:
+            """The index loaded before the forget, searched now: its own rows are gone
+            from disk, so the shortlist is scored from its codes (close to the exact
+            cosines of the same chunks; rows of another index would not be)."""
+            got = VectorIndex.search(stale, vector, 5)
+            assert len(got) == 5
+            for cid, score in got:
+                assert score == pytest.approx(exact[cid], abs=0.01)
+            return got
+
+        codes_only = stale_search_reads_no_other_rows()
+        # A search through the library loads the new generation: the forgotten doc is gone.
+        after = reader.search(queries[0], k=5, retriever="dense")
+        assert after and all(h.source != forgotten for h in after)
+        # A new saved matrix, one row shorter, replaced the old one: still not read.
+        assert (library.dir / "vectors" / "vectors.npy").is_file()
+        assert stale_search_reads_no_other_rows() == codes_only
+        assert "vectors.npy" not in _maps_and_fds()
+    finally:
+        reader.close()
