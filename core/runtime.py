@@ -176,7 +176,7 @@ class ModelRuntime:
         self._formatter = self._chat_formatter(template) if template else None
         self._adapters: dict[tuple[str, float], Any] = {}
         self._active: ActiveAdapter | None = None
-        self._prefix: tuple[int, ...] | None = None  # what the KV cache holds: see _evaluate
+        self._passes: tuple[tuple[int, ...], ...] = ()  # what the KV cache holds: see _evaluate
 
     # -- adapters -----------------------------------------------------------------------------
 
@@ -221,7 +221,7 @@ class ModelRuntime:
                 raise InkwellError(f"llama.cpp refused to apply adapter {adapter} (code {rc})")
             # The cached prefix was computed with the previous adapter: forget it.
             self.llama.reset()
-            self._prefix = None
+            self._passes = ()
             self._active = adapter
 
     @property
@@ -290,11 +290,15 @@ class ModelRuntime:
         params: GenerationParams = GenerationParams(),
         adapter: ActiveAdapter | None = None,
         cancel: CancelToken | None = None,
+        head: str = "",
     ) -> Generator[str, None, None]:
-        """Yield text pieces as llama.cpp produces them; ``prompt`` is sent as it is."""
+        """Yield text pieces as llama.cpp produces them; ``prompt`` is sent as it is.
+
+        ``head``: the start of ``prompt`` that several requests share (see ``_evaluate``).
+        """
         with self.lock:
             self.use_adapter(adapter)
-            tokens = self._evaluate(prompt)
+            tokens = self._evaluate(prompt, head)
             # Given the tokens, llama.cpp finds all but the last in its cache and decodes that
             # one alone before sampling.
             pieces = self.llama.create_completion(
@@ -319,25 +323,67 @@ class ModelRuntime:
             finally:
                 pieces.close()  # type: ignore[union-attr]
 
-    def _evaluate(self, prompt: str) -> list[int]:
+    def prefill(
+        self,
+        prompt: str,
+        adapter: ActiveAdapter | None = None,
+        cancel: CancelToken | None = None,
+        head: str = "",
+    ) -> None:
+        """Evaluate ``prompt`` ahead of its request, so that asking for it starts at once.
+
+        The Write panel calls this while the user types.  ``cancel`` is checked
+        between passes: a pass once begun runs to its end (see ``_evaluate``).
+        """
+        with self.lock:
+            self.use_adapter(adapter)
+            self._evaluate(prompt, head, cancel)
+
+    def _evaluate(self, prompt: str, head: str = "", cancel: CancelToken | None = None
+                  ) -> list[int]:
         """The prompt's tokens, all but the last evaluated into the KV cache.
 
         Every answer and score is computed the same way: the prompt minus its last
-        token in one pass over exactly those tokens, then the last token alone.  So
-        the cached pass can be reused — Regenerate and each further suggestion for
-        the same prompt skip evaluating it — and an answer stays a function of the
-        request alone (a prefix evaluated as part of a longer batch differs in the
-        last bits, which can flip a greedy choice, so only an exact match is reused).
+        token in fixed passes (``_passes``), then the last token alone.  A pass
+        evaluated once is reused only where the same pass comes at the same place:
+        a prefix evaluated as part of a longer batch differs in the last bits, which
+        can flip a greedy choice, so an answer stays a function of the request alone
+        whether or not its passes were cached.  Regenerate and each further
+        suggestion reuse every pass; a request whose ``head`` (the template, the
+        instruction and the retrieved examples) was evaluated before — by
+        ``prefill`` while the user typed, or by the previous request — evaluates
+        only the rest.
+        """
+        tokens, passes = self._passes_of(prompt, head)
+        kept = 0
+        while kept < min(len(passes), len(self._passes)) and passes[kept] == self._passes[kept]:
+            kept += 1
+        self._passes = passes[:kept]
+        if not kept:
+            self.llama.reset()
+        self.llama.n_tokens = sum(map(len, self._passes))
+        for part in passes[kept:]:
+            if cancel is not None and cancel.cancelled:
+                break
+            self.llama.eval(list(part))  # drops whatever the cache held past n_tokens first
+            self._passes += (part,)
+        return tokens
+
+    def _passes_of(self, prompt: str, head: str) -> tuple[list[int], tuple[tuple[int, ...], ...]]:
+        """The prompt's tokens, and the passes that evaluate all but the last of them.
+
+        Two passes when ``head`` starts the prompt: its tokens but the last (which
+        may merge with the text that follows it), then the rest; otherwise one.
         """
         tokens = self.llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
-        head = tuple(tokens[:-1])
-        if head != self._prefix:
-            self._prefix = None
-            self.llama.reset()
-            self.llama.eval(list(head))
-            self._prefix = head
-        self.llama.n_tokens = len(head)
-        return tokens
+        body = tuple(tokens[:-1])
+        if head and prompt.startswith(head):
+            first = tuple(
+                self.llama.tokenize(head.encode("utf-8"), add_bos=True, special=True)[:-1]
+            )
+            if 0 < len(first) < len(body) and body[: len(first)] == first:
+                return tokens, (first, body[len(first) :])
+        return tokens, (body,)
 
     def _processors(self, params: GenerationParams) -> Any:
         from llama_cpp import LogitsProcessorList
@@ -383,6 +429,7 @@ class ModelRuntime:
         prompt: str,
         continuations: Sequence[str],
         adapter: ActiveAdapter | None = None,
+        head: str = "",
     ) -> list[float]:
         """Mean log-probability per token of each continuation of ``prompt``.
 
@@ -391,8 +438,8 @@ class ModelRuntime:
         """
         with self.lock:
             self.use_adapter(adapter)
-            head = self._evaluate(prompt)
-            self.llama.eval(head[-1:])
+            tokens = self._evaluate(prompt, head)
+            self.llama.eval(tokens[-1:])
             first = self._last_logprobs()
             scores = []
             for text in continuations:
@@ -400,11 +447,11 @@ class ModelRuntime:
                     (prompt + text).encode("utf-8"), add_bos=True, special=True
                 )
                 tail = (
-                    whole[len(head) :]
-                    if whole[: len(head)] == head
+                    whole[len(tokens) :]
+                    if whole[: len(tokens)] == tokens
                     else self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
                 )
-                self.llama.n_tokens = len(head)  # back to the prompt: its cache is kept
+                self.llama.n_tokens = len(tokens)  # back to the prompt: its cache is kept
                 logprobs, total = first, 0.0
                 for token in tail:
                     total += float(logprobs[token])
@@ -426,7 +473,7 @@ class ModelRuntime:
         with self.lock:
             self.use_adapter(adapter)
             tokens = self.llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
-            self._prefix = None
+            self._passes = ()
             self.llama.reset()
             self.llama.eval(tokens)
             return np.array(self.llama.scores[self.llama.n_tokens - 1], dtype=np.float32)

@@ -27,6 +27,9 @@ class AppSettings(_JsonSettings):
     model: str | None = None  # None: the default bundled model
     max_tokens: int = 128
     temperature: float = 0.0
+    # The Write panel evaluates the prompt while the user types, so that Write answers at
+    # once (core.writer.Writer.prefill); off spares a laptop's battery the work.
+    prefill: bool = True
     theme: str = "system"  # "system", "light" or "dark"
     # `inkwell serve` / Settings -> "Let my editor use Inkwell" (off until the user turns it on)
     serve_enabled: bool = False

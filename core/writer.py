@@ -24,7 +24,7 @@ from core.errors import InkwellError
 from core.jobs import CancelToken
 from core.models import ModelInfo, ModelRegistry
 from core.paths import Home, ProfilePaths
-from core.prompts import BuiltPrompt, Example, PromptSpec, build_prompt, spec_for
+from core.prompts import BuiltPrompt, Example, PromptSpec, build_prompt, spec_for, user_content
 from core.runtime import ActiveAdapter, GenerationParams, ModelRuntime, get_runtime
 from core.settings import AppSettings, ProfileSettings
 
@@ -83,6 +83,10 @@ class PreparedWrite:
     # How the model's turn ends (its end-of-turn text, or the line break of a base model's
     # one-line answer): part of what a suggestion's score measures.
     ending: str = ""
+    # The prompt up to the user's own text: template, instruction and retrieved examples.
+    # The runtime evaluates it as a pass of its own, which a later request reuses when its
+    # head is the same (ModelRuntime._evaluate).
+    head: str = ""
 
 
 @dataclass(frozen=True)
@@ -183,9 +187,24 @@ class Writer:
                 max_tokens=min(params.max_tokens, ONE_LINE_MAX_TOKENS),
                 length_budget=max((len(words(e.output)) for e in built.examples), default=0),
             )
+        content = user_content(spec, request.text)
+        start = prompt.rfind(content) if content else -1
         return PreparedWrite(
-            request, spec, self.model, prompt, params, adapter, built.examples, ending
+            request, spec, self.model, prompt, params, adapter, built.examples, ending,
+            head=prompt[:start] if start > 0 else "",
         )
+
+    def prefill(self, request: WriteRequest, cancel: CancelToken | None = None) -> PreparedWrite:
+        """Prepare ``request`` and evaluate its prompt now, before it is asked for.
+
+        The Write panel calls this while the user types: when Write comes for
+        the same text only the last token is left to evaluate, and when the text
+        changed but its retrieved examples did not, only the user's text.  The
+        answer is the same either way (``ModelRuntime._evaluate``).
+        """
+        prepared = self.prepare(request)
+        self.runtime.prefill(prepared.prompt, prepared.adapter, cancel, head=prepared.head)
+        return prepared
 
     def _measure(self, built: BuiltPrompt) -> int:
         return self.runtime.count_tokens(self._for_model(built)[0])
@@ -241,7 +260,7 @@ class Writer:
         """The answer as it is written: only text that stays in the final answer."""
         answer = AnswerStream(prepared.spec)
         pieces: Generator[str, None, None] = self.runtime.stream(
-            prepared.prompt, prepared.params, prepared.adapter, cancel
+            prepared.prompt, prepared.params, prepared.adapter, cancel, head=prepared.head
         )
         try:
             for piece in pieces:
@@ -290,7 +309,8 @@ class Writer:
         # a space there.
         lead = " " if prepared.prompt.endswith(":") else ""
         scores = self.runtime.score(
-            prepared.prompt, [lead + t + prepared.ending for t in found], prepared.adapter
+            prepared.prompt, [lead + t + prepared.ending for t in found], prepared.adapter,
+            head=prepared.head,
         )
         ranked = sorted(zip(found, scores, strict=True), key=lambda pair: -pair[1])
         return [Suggestion(text, score) for text, score in ranked]

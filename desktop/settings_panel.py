@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -89,6 +90,10 @@ class SettingsPanel(QWidget):
         self.temperature.setRange(0.0, 2.0)
         self.temperature.setSingleStep(0.1)
         self.temperature.setToolTip("0 always gives the most likely answer; higher is more varied")
+        self.prefill = QCheckBox("Prepare the answer while I type")
+        self.prefill.setToolTip("Write answers sooner: the model reads your text and the "
+                                "retrieved examples before you press Write. Uses the processor "
+                                "while you type; nothing leaves this machine either way.")
 
         self.theme = QComboBox()
         self.theme.setAccessibleName("Theme")
@@ -104,7 +109,8 @@ class SettingsPanel(QWidget):
         layout.addWidget(form_box(f"Retrieval (profile “{session.profile.name}”)", [
             ("Retriever", self.retriever), ("Items per prompt (k)", self.k)]))
         layout.addWidget(form_box("Generation", [
-            ("Longest answer (tokens)", self.max_tokens), ("Temperature", self.temperature)]))
+            ("Longest answer (tokens)", self.max_tokens), ("Temperature", self.temperature),
+            ("Speed", self.prefill)]))
         layout.addWidget(form_box("Appearance", [("Theme", self.theme)]))
         self.editor_access = EditorAccessBox(session)
         self.editor_access.setMaximumWidth(760)
@@ -117,6 +123,7 @@ class SettingsPanel(QWidget):
         self.k.valueChanged.connect(self._save_profile)
         self.max_tokens.valueChanged.connect(self._save_app)
         self.temperature.valueChanged.connect(self._save_app)
+        self.prefill.toggled.connect(self._save_app)
         self.theme.currentIndexChanged.connect(self._theme_chosen)
         self._show_values()
 
@@ -124,13 +131,15 @@ class SettingsPanel(QWidget):
         """Show the saved values (the CLI may have changed them) without saving them back."""
         app = self.session.app_settings()
         prof = self.session.profile_settings()
-        fields = (self.retriever, self.k, self.max_tokens, self.temperature, self.theme)
+        fields = (self.retriever, self.k, self.max_tokens, self.temperature, self.prefill,
+                  self.theme)
         for field in fields:
             field.blockSignals(True)
         self.retriever.setCurrentIndex(max(0, self.retriever.findData(prof.retriever)))
         self.k.setValue(prof.k)
         self.max_tokens.setValue(app.max_tokens)
         self.temperature.setValue(app.temperature)
+        self.prefill.setChecked(app.prefill)
         self.theme.setCurrentIndex(max(0, self.theme.findData(app.theme)))
         for field in fields:
             field.blockSignals(False)
@@ -166,6 +175,7 @@ class SettingsPanel(QWidget):
             settings.model = self.model.currentData()
         settings.max_tokens = self.max_tokens.value()
         settings.temperature = round(self.temperature.value(), 2)
+        settings.prefill = self.prefill.isChecked()
         settings.theme = self.theme.currentData()
         settings.save(self.session.home)
         set_status(self.status, "Saved.")

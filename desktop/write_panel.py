@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
@@ -53,6 +53,9 @@ METHOD_LABELS = {
     Method.RAG_PEFT: "RAG + My adapter",
 }
 SUGGESTIONS = 3  # offered by default for one-line tasks: a few to choose from, quickly written
+# A pause in typing this long starts evaluating the prompt (Writer.prefill): short enough to
+# finish a pasted text's prompt before the hand reaches Write, long enough to skip keystrokes.
+PREFILL_DELAY_MS = 300
 
 
 @dataclass(frozen=True)
@@ -68,12 +71,21 @@ def keep_work(session: Session, request: WriteRequest, answer: str) -> int:
     return kept_choices(library)
 
 
-def write_work(session: Session, request: WriteRequest, n: int, worker: Worker) -> Written:
-    """The whole binding to ``core``: the same ``Writer`` calls as ``inkwell write``."""
+def _writer(session: Session, request: WriteRequest) -> Writer:
     library = session.library() if request.method.retrieves else None
     model = session.model()
-    writer = Writer(session.home, session.profile, model, library=library,
-                    runtime=session.load_model(model))
+    return Writer(session.home, session.profile, model, library=library,
+                  runtime=session.load_model(model))
+
+
+def prefill_work(session: Session, request: WriteRequest, worker: Worker) -> None:
+    """Evaluate the request's prompt while the user is still at the keyboard."""
+    _writer(session, request).prefill(request, worker.cancel_token)
+
+
+def write_work(session: Session, request: WriteRequest, n: int, worker: Worker) -> Written:
+    """The whole binding to ``core``: the same ``Writer`` calls as ``inkwell write``."""
+    writer = _writer(session, request)
     prepared = writer.prepare(request)
     worker.publish(prepared)
     if n > 1:
@@ -93,6 +105,11 @@ class WritePanel(QWidget):
         self.workers = workers
         self._worker: Worker | None = None
         self._last: WriteRequest | None = None
+        self._prefill: Worker | None = None
+        self._prefill_timer = QTimer(self)
+        self._prefill_timer.setSingleShot(True)
+        self._prefill_timer.setInterval(PREFILL_DELAY_MS)
+        self._prefill_timer.timeout.connect(self._start_prefill)
         layout = panel_layout(self, "Write", "Your local model writes; nothing leaves this "
                               "machine. Ctrl+Enter writes, Esc stops.")
 
@@ -138,6 +155,8 @@ class WritePanel(QWidget):
 
         self.input = QPlainTextEdit()
         self.input.setAccessibleName("Input")
+        self.input.textChanged.connect(self._input_changed)
+        self.method.currentIndexChanged.connect(self._input_changed)
         self.suggestions = QListWidget()
         self.suggestions.setAccessibleName("Suggestions")
         self.suggestions.setToolTip("Pick one: click it or press Ctrl+1, Ctrl+2, …; "
@@ -216,7 +235,26 @@ class WritePanel(QWidget):
                 wanted = Method.RAG if wanted.retrieves else Method.NONE
             self.method.setCurrentIndex(self.method.findData(wanted.value))
 
+    def _input_changed(self) -> None:
+        """What Write would send changed: the prompt evaluated so far is no longer its own."""
+        if self._prefill is not None:
+            self._prefill.cancel()  # it stops after the pass it is in (ModelRuntime._evaluate)
+            self._prefill = None
+        self._prefill_timer.start()
+
+    def _start_prefill(self) -> None:
+        request = self._request()
+        if self._worker is not None or not request.text.strip():
+            return
+        if not self.session.app_settings().prefill:
+            return
+        # A failure is left for Write to report: the user has not asked for anything yet.
+        worker = Worker(lambda w: prefill_work(self.session, request, w))
+        self._prefill = worker
+        self.workers.start(worker)
+
     def _task_changed(self) -> None:
+        self._input_changed()
         task = self.task.currentData()
         self.input.setPlaceholderText(TASK_HINTS[task])
         one_line = spec_for(task).single_line
@@ -261,6 +299,9 @@ class WritePanel(QWidget):
                                                        temperature=temperature)))
 
     def _start(self, request: WriteRequest) -> None:
+        # A prefill still running is for this very text (an edit would have cancelled it):
+        # Write waits for the model it holds and then finds the prompt evaluated.
+        self._prefill_timer.stop()
         self._last = request
         self.output.clear()
         self.output.setReadOnly(True)

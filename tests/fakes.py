@@ -36,6 +36,7 @@ class FakeModel:
         self.reply = reply
         self.seconds_per_token = seconds_per_token
         self.prompts: list[str] = []  # what the writer sent, in order
+        self.prefilled: list[str] = []  # prompts evaluated ahead of their request, in order
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
@@ -48,8 +49,13 @@ class FakeModel:
         turns += [f"user: {user}", "assistant:"]
         return "\n".join(turns), (END,)
 
+    def prefill(self, prompt: str, adapter: ActiveAdapter | None = None,
+                cancel: CancelToken | None = None, head: str = "") -> None:
+        if cancel is None or not cancel.cancelled:
+            self.prefilled.append(prompt)
+
     def stream(self, prompt: str, params: GenerationParams, adapter: ActiveAdapter | None = None,
-               cancel: CancelToken | None = None) -> Iterator[str]:
+               cancel: CancelToken | None = None, head: str = "") -> Iterator[str]:
         self.prompts.append(prompt)
         words = self.reply.split()
         if params.temperature > 0:
@@ -67,6 +73,6 @@ class FakeModel:
 
 
     def score(self, prompt: str, continuations: Sequence[str],
-              adapter: ActiveAdapter | None = None) -> list[float]:
+              adapter: ActiveAdapter | None = None, head: str = "") -> list[float]:
         """Shorter continuations score higher (a real model's mean log-probability differs)."""
         return [-len(text) / 100 for text in continuations]

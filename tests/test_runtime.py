@@ -102,3 +102,56 @@ def test_a_repeated_prompt_is_not_evaluated_again_and_answers_the_same(smollm2) 
         fresh.llama.close()
     finally:
         rt.llama.close()
+
+
+def test_a_head_evaluated_while_typing_is_reused_and_the_answer_is_unchanged(smollm2) -> None:
+    """The Write panel prefills while the user types: a request whose head (template,
+    instruction, retrieved examples) was evaluated then evaluates only the user's text, and
+    answers and scores exactly as a runtime that had cached nothing."""
+    from core.runtime import ModelRuntime
+
+    shots = (("Title for: a walk along the harbour breakwater at dawn", "Harbour at Dawn"),
+             ("Title for: what the tomatoes taught me after the storm", "Split Tomatoes"))
+
+    def request(rt, text: str) -> tuple[str, str, tuple[str, ...]]:
+        prompt, stops = rt.render(f"Title for: {text}", history=shots)
+        return prompt, prompt[: prompt.rfind(text)], stops
+
+    def answer(rt, prompt: str, head: str, params: GenerationParams) -> str:
+        return "".join(rt.stream(prompt, params, head=head))
+
+    rt = ModelRuntime(smollm2, n_ctx=1024)
+    fresh = ModelRuntime(smollm2, n_ctx=1024)
+    evaluated: list[int] = []
+    llama_eval = rt.llama.eval
+
+    def counting_eval(tokens):
+        evaluated.append(len(tokens))
+        return llama_eval(tokens)
+
+    rt.llama.eval = counting_eval  # counts what llama.cpp decodes; decoding is unchanged
+    full, head, stops = request(rt, "night trains across Europe in the winter of 1990")
+    typed, typed_head, _ = request(rt, "night trains across")
+    assert typed_head == head
+    params = GenerationParams(max_tokens=10, stop=stops)
+    try:
+        expected = answer(fresh, full, head, params)
+        expected_score = fresh.score(full, [" Night Trains<|im_end|>"], head=head)
+        stopped = CancelToken()
+        stopped.cancel()
+        rt.prefill(typed, cancel=stopped, head=head)
+        assert not evaluated, "a prefill cancelled before it began evaluates nothing"
+        rt.prefill(typed, head=head)
+        assert len(evaluated) == 2, "the head, then the text typed so far"
+        evaluated.clear()
+        assert answer(rt, full, head, params) == expected
+        n_full, n_head = rt.count_tokens(full), rt.count_tokens(head)
+        assert evaluated[0] == n_full - n_head, "only the text after the head is read"
+        assert rt.score(full, [" Night Trains<|im_end|>"], head=head) == expected_score
+        # Written without a head, the same prompt is one pass: nothing of the above is reused.
+        evaluated.clear()
+        answer(rt, full, "", params)
+        assert evaluated[0] == n_full - 1
+    finally:
+        rt.llama.close()
+        fresh.llama.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from core.writer import Method
+from desktop.write_panel import PREFILL_DELAY_MS
 
 
 def test_write_streams_text_and_shows_sources(window, notes, qtbot, wait_idle, fake_model):
@@ -93,3 +94,31 @@ def test_drafts_say_which_model_writes_them(window):
     assert "larger model" in panel.note.text()
     panel.note.linkActivated.emit("settings")
     assert window.stack.currentWidget() is window.panels["Settings"]
+
+
+def test_a_pause_in_typing_evaluates_the_prompt_that_write_then_sends(
+        window, notes, qtbot, wait_idle, fake_model):
+    library = window.show_panel("Library")
+    library.add_paths([str(notes)])
+    wait_idle(library)
+    panel = window.show_panel("Write")
+    panel.method.setCurrentIndex(panel.method.findData(Method.RAG.value))
+    panel.input.setPlainText("A Sunday walk along the harbour")
+    panel.input.setPlainText("A Sunday walk along the harbour breakwater")
+    qtbot.waitUntil(lambda: bool(fake_model.prefilled), timeout=60_000)
+    qtbot.wait(2 * PREFILL_DELAY_MS)
+    assert len(fake_model.prefilled) == 1, "only the text the user paused on is evaluated"
+    assert "diesel" in fake_model.prefilled[0], "the retrieved examples are in it"
+    panel.write()
+    wait_idle(panel)
+    assert fake_model.prompts == fake_model.prefilled, "Write sends the prompt evaluated"
+
+
+def test_no_prefill_when_the_user_turned_it_off(window, qtbot, session, fake_model):
+    settings = session.app_settings()
+    settings.prefill = False
+    settings.save(session.home)
+    panel = window.show_panel("Write")
+    panel.input.setPlainText("A Sunday walk along the harbour breakwater")
+    qtbot.wait(3 * PREFILL_DELAY_MS)
+    assert not fake_model.prefilled
