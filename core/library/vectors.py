@@ -117,29 +117,41 @@ class Vectors:
 def quantise(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Symmetric int8 codes of each row on its own scale, and the scales."""
     scales = np.maximum(np.abs(matrix).max(axis=1), 1e-12).astype(np.float32) / 127
-    return np.rint(matrix / scales[:, None]).astype(np.int8), scales
+    scaled = matrix / scales[:, None]
+    return np.rint(scaled, out=scaled).astype(np.int8), scales
+
+
+# The ONNX model of the product (IR 14, opset 17): one MatMulInteger node, "codes" int8
+# [n, d] times "query" int8 [d, 1] gives "dots" int32 [n, 1].  Kept serialised because
+# importing the onnx package to build it added 0.46 s to every searching process's start;
+# tests/library/test_vectors.py builds the same graph with onnx.helper and compares.
+INT8_PRODUCT_ONNX = bytes.fromhex(
+    "080e3a80010a230a05636f6465730a0571756572791204646f7473220d4d61744d756c496e7465676572"
+    "120b696e74385f73636f7265735a190a05636f64657312100a0e0803120a0a0312016e0a031201645a18"
+    "0a057175657279120f0a0d080312090a031201640a02080162170a04646f7473120f0a0d080612090a03"
+    "12016e0a02080142040a001011")
 
 
 @functools.cache
 def _int8_product() -> Any:
-    """An onnxruntime session: int8 codes [n, d] times the int8 query [d, 1], in int32."""
+    """An onnxruntime session of :data:`INT8_PRODUCT_ONNX` (one per process)."""
     import onnxruntime as ort
-    from onnx import TensorProto, helper
 
-    graph = helper.make_graph(
-        [helper.make_node("MatMulInteger", ["codes", "query"], ["dots"])], "int8_scores",
-        [helper.make_tensor_value_info("codes", TensorProto.INT8, ["n", "d"]),
-         helper.make_tensor_value_info("query", TensorProto.INT8, ["d", 1])],
-        [helper.make_tensor_value_info("dots", TensorProto.INT32, ["n", 1])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     options = ort.SessionOptions()
     options.intra_op_num_threads = os.cpu_count() or 1
     options.inter_op_num_threads = 1
     # As the embedder's session: no busy-waiting, which took the cores from the next step.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), options,
-                                providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(INT8_PRODUCT_ONNX, options, providers=["CPUExecutionProvider"])
+
+
+def approximate_scores(data: Vectors, query: np.ndarray) -> np.ndarray:
+    """Every row's cosine to the unit vector ``query`` as the codes estimate it, times a
+    positive factor (the query's scale): what picks the shortlist."""
+    code, _ = quantise(query[None, :])
+    dots = _int8_product().run(None, {"codes": data.codes, "query": code.T})[0]
+    return np.multiply(dots[:, 0], data.scales, dtype=np.float32)
 
 
 class VectorIndex(DerivedIndex[Pages, Vectors]):
@@ -152,15 +164,19 @@ class VectorIndex(DerivedIndex[Pages, Vectors]):
 
     def _build(self, source: Pages) -> tuple[list[str], Vectors]:
         ids: list[str] = []
-        parts: list[np.ndarray] = []
-        for page_ids, vectors in source:
+        units, codes, scales = [], [], []
+        for page_ids, vectors in source:  # a page at a time bounds quantising's temporaries
             ids += page_ids
-            parts.append(vectors)
-        if not parts:
+            unit = np.asarray(vectors, dtype=np.float32)
+            unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
+            page_codes, page_scales = quantise(unit)
+            units.append(unit)
+            codes.append(page_codes)
+            scales.append(page_scales)
+        if not units:
             return ids, self._empty()
-        matrix = np.concatenate(parts).astype(np.float32, copy=False)
-        matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-        return ids, Vectors(*quantise(matrix), matrix)
+        return ids, Vectors(np.concatenate(codes), np.concatenate(scales),
+                            np.concatenate(units))
 
     def _write(self, folder: Path, data: Vectors) -> None:
         # Only a fresh build is saved (this index is never advanced in place), so the
@@ -196,9 +212,7 @@ class VectorIndex(DerivedIndex[Pages, Vectors]):
         query = query / max(float(np.linalg.norm(query)), 1e-12)
         candidates = np.arange(len(ids))
         if shortlist(k) < len(ids):
-            code, _ = quantise(query[None, :])
-            dots = _int8_product().run(None, {"codes": data.codes, "query": code.T})[0]
-            approximate = np.multiply(dots[:, 0], data.scales, dtype=np.float32)
+            approximate = approximate_scores(data, query)
             candidates = np.sort(np.argpartition(-approximate, shortlist(k) - 1)[:shortlist(k)])
         rows = data.exact[candidates] if isinstance(data.exact, np.ndarray) else (
             data.exact.rows(candidates))
