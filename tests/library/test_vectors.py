@@ -154,3 +154,22 @@ def test_the_serialised_int8_product_is_the_graph_it_says() -> None:
     dots = _int8_product().run(None, {"codes": codes, "query": query})[0]
     assert dots.dtype == np.int32
     np.testing.assert_array_equal(dots, codes.astype(np.int64) @ query.astype(np.int64))
+
+
+def test_an_index_saved_without_codes_is_rebuilt(tmp_path: Path, library: Library) -> None:
+    """A library saved by an earlier Inkwell holds the float32 matrix alone: the next search
+    rebuilds the index (codes and all) instead of failing."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "garden.md").write_text("# Garden\n\nStake the tomatoes in July.\n")
+    (tmp_path / "docs" / "bikes.md").write_text("# Bikes\n\nA bicycle rack shaped like a fish.\n")
+    library.add_job([tmp_path / "docs"]).execute()
+    library.search("tomato stakes", k=1, retriever="dense")
+    for name in ("codes.npy", "scales.npy"):
+        (library.dir / "vectors" / name).unlink()
+    reader = Library(library.profile)
+    try:
+        hits = reader.search("when to stake tomatoes", k=1, retriever="dense")
+    finally:
+        reader.close()
+    assert hits[0].source == str(tmp_path / "docs" / "garden.md")
+    assert np.load(library.dir / "vectors" / "codes.npy").shape == (2, 384)
