@@ -6,8 +6,9 @@ client settings (and by the guard's environment), and the collection gets
 Inkwell's own embedding function, so Chroma never reaches for its default
 model (which it would download).
 
-Chroma is where vectors live, not how they are searched: dense search is exact,
-over a matrix read from here (``core.library.vectors`` says why).
+Chroma is where vectors live, not how they are searched: dense search scores every
+chunk and returns exact cosines, over vectors read from here (``core.library.vectors``
+says why and how).
 
 Forgetting: deleted vectors stay in the HNSW files and deleted metadata in free
 SQLite pages.  :meth:`ChunkStore.compact` therefore copies the surviving
