@@ -124,10 +124,25 @@ class Writer:
         return self._library
 
     def retrieve(self, spec: PromptSpec, query: str, retriever: str, k: int) -> list[Example]:
+        """The ``k`` best examples: passages, or for pair tasks ``k`` distinct whole items.
+
+        A long item is several chunks, and two of them can both rank in the top
+        ``k``; as whole items they would be one example shown twice, a slot of
+        the prompt wasted (4-8 % of the dev data's queries: docs/RESULTS.md).
+        """
         if k <= 0:
             return []
-        hits = self.library.search(query, k=k, retriever=retriever)
-        return [self._example(spec, h) for h in hits]
+        depth = k
+        while True:
+            hits = self.library.search(query, k=depth, retriever=retriever)
+            if not spec.uses_pairs:
+                return [self._example(spec, h) for h in hits]
+            best: dict[str, Hit] = {}
+            for hit in hits:
+                best.setdefault(hit.doc_id, hit)
+            if len(best) >= k or len(hits) < depth:
+                return [self._example(spec, h) for h in list(best.values())[:k]]
+            depth *= 4
 
     def _example(self, spec: PromptSpec, hit: Hit) -> Example:
         """A hit as a prompt example: the whole item for pair tasks, else the matched passage."""
