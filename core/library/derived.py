@@ -3,11 +3,12 @@
 The manifest and Chroma are the truth; the lexical (BM25) index and the vector
 matrix are derived from them, each current for the manifest's generation
 counter (moved by any add, change, repair or forget), saved in its own folder
-with the generation it reflects, and loaded by later processes.  An index that
-can follow a change in place (BM25) is advanced by the writer (``advance``,
-then ``persist`` once per job); otherwise it is rebuilt on the first search
-after the change.  A forget deletes them at once: they hold the forgotten
-words and vectors.
+with the generation it reflects, and loaded by later processes.  Both follow
+indexing's changes in place: the writer advances them (``advance``, then
+``persist`` once per job), so the first search after an add finds them current;
+what the writer cannot advance (a repair, an index not current before the
+change) is rebuilt on the first search after it.  A forget deletes them at
+once: they hold the forgotten words and vectors.
 
 Searches take no library lock, so a rebuild can read the stores just before a
 forget and finish after it.  Such a rebuild must not write the forgotten data
@@ -44,6 +45,11 @@ Data = TypeVar("Data")
 
 _META = "ids.json"
 LOCK_NAME = "derived.lock"
+
+
+class SavedPartGone(Exception):
+    """A saved file an index still refers to was replaced or deleted by another process
+    (its rebuild swapped the folder): what was derived from it is left to the next search."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +115,11 @@ class DerivedIndex(ABC, Generic[Source, Data]):
             snapshot = current if current.generation == before else self._load(before)
             if snapshot is None:
                 return
-            ids, data = change(snapshot)
+            try:
+                ids, data = change(snapshot)
+            except SavedPartGone:
+                self._forget_loaded()
+                return
             self._snapshot = Snapshot(after, ids, data)
             self._unsaved = True
 
@@ -117,7 +127,10 @@ class DerivedIndex(ABC, Generic[Source, Data]):
         """Save what :meth:`advance` changed (once per indexing job, not per batch)."""
         with self._building:
             if self._unsaved:
-                self._snapshot = self._save(self._snapshot) or self._snapshot
+                try:
+                    self._snapshot = self._save(self._snapshot) or self._snapshot
+                except SavedPartGone:
+                    self._forget_loaded()
                 self._unsaved = False
 
     def _load(self, generation: int) -> Snapshot[Data] | None:
@@ -161,6 +174,10 @@ class DerivedIndex(ABC, Generic[Source, Data]):
         """
         with self._swap_lock():
             shutil.rmtree(self.folder, ignore_errors=True)
+        self._forget_loaded()
+
+    def _forget_loaded(self) -> None:
+        """Drop the index in memory: the next search loads the saved one or rebuilds."""
         self._snapshot = Snapshot(None, [], self._empty())
         self._unsaved = False
 

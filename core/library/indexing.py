@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
+import numpy as np
+
 from core.documents import Document, content_hash
 from core.errors import DiskFull, InkwellError, JobCancelled, is_disk_full
 from core.jobs import Job
@@ -59,7 +61,7 @@ class Target(Protocol):
     def chunk(self, origin: str, docs: Sequence[Document]) -> list[NewChunk]: ...
 
     def indexed(self, before: int, after: int, added: Sequence[tuple[str, str]],
-                removed: Sequence[str]) -> None: ...
+                vectors: np.ndarray, removed: Sequence[str]) -> None: ...
 
 
 def chunk_id(origin: str, doc_id: str, index: int) -> str:
@@ -325,7 +327,7 @@ def flush(library: Target, batch: list[Entry]) -> None:
         for e in changing:
             docs = {d.doc_id: d for d in e.docs}
             rows += [_row(e.key, c, docs[c.doc_id]) for c in e.chunks]
-        store.write(rows)
+        vectors = store.write(rows)
         written = [(r.chunk_id, f"{r.title}\n{r.text}") for r in rows]
     before = manifest.generation
     with manifest.transaction() as db:
@@ -340,7 +342,7 @@ def flush(library: Target, batch: list[Entry]) -> None:
         if changing:
             manifest.bump_generation(db)
     if changing:
-        library.indexed(before, manifest.generation, written, stale)
+        library.indexed(before, manifest.generation, written, vectors, stale)
     batch.clear()
 
 

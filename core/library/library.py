@@ -6,7 +6,8 @@
       manifest.sqlite3     origins, documents (full text), chunks, status — the source of truth
       chroma/              Chroma PersistentClient: vectors + small metadata
       bm25/                lexical index, derived from the manifest, updated by indexing
-      vectors/             every chunk's vector for exact dense search, derived from Chroma
+      vectors/             every chunk's vector for exact dense search, derived from Chroma,
+                           updated by indexing
       derived.lock         held to swap a rebuilt bm25/ or vectors/ in (core.library.derived)
       write.lock           one writer per library across processes (core.locks)
 
@@ -25,6 +26,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+import numpy as np
 
 from core.documents import Document
 from core.errors import InkwellError
@@ -149,18 +152,22 @@ class Library:
                 self.reconcile()
             try:
                 yield
-                if outermost:
-                    self._lexical.persist()  # what indexing advanced (see ``indexed``)
+                if outermost:  # what indexing advanced (see ``indexed``)
+                    self._lexical.persist()
+                    self._vectors.persist()
             finally:
                 if outermost:
                     repair_private_permissions(self.dir)  # Chroma creates its files 0644
 
     def indexed(self, before: int, after: int, added: Sequence[tuple[str, str]],
-                removed: Sequence[str]) -> None:
+                vectors: np.ndarray, removed: Sequence[str]) -> None:
         """Indexing moved the generation from ``before`` to ``after`` by writing ``added``
-        (chunk id, title and text) and removing ``removed``: the lexical index follows in
-        place, so the first search after a change does not rebuild it."""
+        (chunk id, title and text; ``vectors``: their embeddings, row for row) and removing
+        ``removed``: both search indexes follow in place, so the first search after a
+        change rebuilds neither."""
         self._lexical.advance(before, after, self._lexical.change(added, removed))
+        self._vectors.advance(before, after, self._vectors.change(
+            [cid for cid, _ in added], vectors, removed))
 
     def add_job(self, paths: Iterable[str | os.PathLike[str]]) -> IndexJob:
         """Index files and folders (incremental; removes files gone from added folders)."""

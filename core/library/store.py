@@ -112,16 +112,20 @@ class ChunkStore:
     def count(self) -> int:
         return int(self._collection.count())
 
-    def write(self, rows: Sequence[ChunkRow]) -> None:
-        """Embed these chunks and store their vectors with their metadata.
+    def write(self, rows: Sequence[ChunkRow]) -> np.ndarray:
+        """Embed these chunks, store their vectors with their metadata, and return the
+        vectors (row i is ``rows[i]``'s: the dense index takes them from here).
 
         The one way chunks reach Chroma: indexing writes new chunks through it, and the
         library's repair writes back the chunks the manifest holds.
         """
+        written = []
         for start in range(0, len(rows), WRITE_BATCH):
             part = rows[start:start + WRITE_BATCH]
             vectors = self._get_embedder().embed([r.text for r in part])
             self.upsert([r.chunk_id for r in part], vectors, [chunk_metadata(r) for r in part])
+            written.append(np.asarray(vectors, dtype=np.float32))
+        return np.concatenate(written) if written else np.zeros((0, 0), np.float32)
 
     def upsert(self, ids: Sequence[str], vectors: np.ndarray,
                metadatas: Sequence[dict[str, Any]]) -> None:

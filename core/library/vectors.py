@@ -29,29 +29,43 @@ rebuild or forget replaced it meanwhile, that one search scores its shortlist fr
 the codes (its hits are looked up in the manifest, which drops forgotten chunks),
 and the next search loads the current index.
 
-The index is derived from Chroma and kept current by the manifest's generation
-(``core.library.derived``); vectors are L2-normalised when it is built, so a dot
-product is the cosine similarity.
+Indexing keeps the index current in place, as it does the BM25 index
+(``core.library.derived``): the vectors it just computed for the chunks it wrote
+become a new *segment* (codes, scales and float32 rows), and the rows it replaced
+or removed are masked as dead (``advance``).  A saved segment never changes: the
+save at the end of a job writes the new segments and hard-links the others into the
+new folder, so a job adding one file to a million-chunk library writes kilobytes of
+rows, not the 1.5 GB matrix.  A segment a quarter dead is rewritten without its dead
+rows, and small segments are merged when there are many (a search visits each).
+
+The index is derived from Chroma and kept current by the manifest's generation;
+vectors are L2-normalised when they enter it, so a dot product is the cosine similarity.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
-from collections.abc import Iterable
+import secrets
+import shutil
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from core.library.derived import DerivedIndex, Snapshot
+from core.library.derived import DerivedIndex, SavedPartGone, Snapshot
 
 Pages = Iterable[tuple[list[str], np.ndarray]]
 
-_MATRIX = "vectors.npy"
-_CODES = "codes.npy"
-_SCALES = "scales.npy"
+_SEGMENTS = "segments.json"
+_LIVE = "live.npy"
+_PARTS = ("vectors", "codes", "scales")  # a segment's files: f"{name}.{part}.npy"
+SMALL_ROWS = 10_000  # a segment this small is merged with the others ...
+MAX_SMALL = 8  # ... when there are more of them than this (a search visits every segment)
+MAX_DEAD = 0.25  # a segment with a larger fraction of dead rows is rewritten
 
 
 def shortlist(k: int) -> int:
@@ -61,7 +75,7 @@ def shortlist(k: int) -> int:
 
 @dataclass(frozen=True)
 class SavedMatrix:
-    """The float32 matrix as saved: where, and which file it is (so a replaced one is seen)."""
+    """A float32 matrix as saved: where, and which file it is (so a replaced one is seen)."""
 
     path: Path
     identity: tuple[int, ...]
@@ -99,19 +113,71 @@ class SavedMatrix:
             return None
         return out
 
+    def read(self) -> np.ndarray:
+        """Every row (a segment being rewritten); :class:`SavedPartGone` if replaced."""
+        out = np.empty(self.shape, np.float32)
+        try:
+            with open(self.path, "rb", buffering=0) as file:
+                if _identity(os.fstat(file.fileno())) != self.identity:
+                    raise SavedPartGone(f"{self.path} was replaced")
+                file.seek(self.offset)
+                if file.readinto(out.data) != out.nbytes:
+                    raise SavedPartGone(f"{self.path} is short")
+        except OSError as exc:
+            raise SavedPartGone(f"{self.path}: {exc}") from exc
+        return out
+
 
 def _identity(stat: os.stat_result) -> tuple[int, ...]:
     return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 @dataclass(frozen=True)
-class Vectors:
-    """Row i ≈ ``codes[i] * scales[i]``; ``exact`` holds the float32 rows: in memory
-    (built, not saved) or on disk."""
+class Segment:
+    """Consecutive rows: row i ≈ ``codes[i] * scales[i]``; ``exact`` holds the float32 rows,
+    in memory (not saved yet) or on disk.  ``name`` names its files, which never change."""
 
-    codes: np.ndarray  # int8 [n, d]
-    scales: np.ndarray  # float32 [n]
+    name: str
+    codes: np.ndarray  # int8 [rows, d]
+    scales: np.ndarray  # float32 [rows]
     exact: np.ndarray | SavedMatrix
+
+    @property
+    def rows(self) -> int:
+        return len(self.scales)
+
+    @classmethod
+    def of(cls, vectors: np.ndarray) -> Segment:
+        """A new segment of these vectors, L2-normalised."""
+        unit = _unit(vectors)
+        codes, scales = quantise(unit)
+        return cls(secrets.token_hex(8), codes, scales, unit)
+
+    def exact_rows(self, indices: np.ndarray) -> np.ndarray:
+        """Rows ``indices`` (sorted), exact; from the codes if the saved file was replaced
+        since this index was loaded (see the module's docstring)."""
+        rows = self.exact[indices] if isinstance(self.exact, np.ndarray) else (
+            self.exact.rows(indices))
+        return self.codes[indices] * self.scales[indices, None] if rows is None else rows
+
+    def all_exact(self) -> np.ndarray:
+        """Every float32 row (to rewrite the segment); :class:`SavedPartGone` if replaced."""
+        return self.exact if isinstance(self.exact, np.ndarray) else self.exact.read()
+
+
+@dataclass(frozen=True)
+class Vectors:
+    """Every row of the index, segment after segment, and which rows are live (a row is dead
+    once its chunk was replaced or removed)."""
+
+    segments: tuple[Segment, ...]
+    live: np.ndarray  # bool per row
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    """The rows L2-normalised, float32: a dot product of two is their cosine."""
+    unit = np.asarray(vectors, dtype=np.float32)
+    return unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
 
 
 def quantise(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -148,76 +214,142 @@ def _int8_product() -> Any:
 
 def approximate_scores(data: Vectors, query: np.ndarray) -> np.ndarray:
     """Every row's cosine to the unit vector ``query`` as the codes estimate it, times a
-    positive factor (the query's scale): what picks the shortlist."""
+    positive factor (the query's scale): what picks the shortlist.  Dead rows score -inf."""
     code, _ = quantise(query[None, :])
-    dots = _int8_product().run(None, {"codes": data.codes, "query": code.T})[0]
-    return np.multiply(dots[:, 0], data.scales, dtype=np.float32)
+    scores = np.concatenate([
+        np.multiply(_int8_product().run(None, {"codes": s.codes, "query": code.T})[0][:, 0],
+                    s.scales, dtype=np.float32)
+        for s in data.segments])
+    scores[~data.live] = -np.inf
+    return scores
 
 
 class VectorIndex(DerivedIndex[Pages, Vectors]):
-    """Its data is the int8 codes of the L2-normalised vectors, one row per chunk id, and
-    the float32 rows for the re-rank."""
+    """The int8 codes of the L2-normalised vectors, one row per chunk id, and the float32
+    rows for the re-rank, in segments."""
 
     def _empty(self) -> Vectors:
-        return Vectors(np.zeros((0, 0), np.int8), np.zeros(0, np.float32),
-                       np.zeros((0, 0), np.float32))
+        return Vectors((), np.zeros(0, bool))
 
     def _build(self, source: Pages) -> tuple[list[str], Vectors]:
         ids: list[str] = []
         units, codes, scales = [], [], []
         for page_ids, vectors in source:  # a page at a time bounds quantising's temporaries
             ids += page_ids
-            unit = np.asarray(vectors, dtype=np.float32)
-            unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
+            unit = _unit(vectors)
             page_codes, page_scales = quantise(unit)
             units.append(unit)
             codes.append(page_codes)
             scales.append(page_scales)
         if not units:
             return ids, self._empty()
-        return ids, Vectors(np.concatenate(codes), np.concatenate(scales),
-                            np.concatenate(units))
+        whole = Segment(secrets.token_hex(8), np.concatenate(codes), np.concatenate(scales),
+                        np.concatenate(units))
+        return ids, Vectors((whole,), np.ones(len(ids), bool))
+
+    def change(self, added: Sequence[str], vectors: np.ndarray, removed: Iterable[str]
+               ) -> Callable[[Snapshot[Vectors]], tuple[list[str], Vectors]]:
+        """What indexing did, for :meth:`advance`: chunk ids written (new or replacing a chunk
+        of the same id) with their vectors in the same order, and chunk ids removed."""
+        return lambda snapshot: self._apply(snapshot, added, vectors, removed)
+
+    def _apply(self, snapshot: Snapshot[Vectors], added: Sequence[str], vectors: np.ndarray,
+               removed: Iterable[str]) -> tuple[list[str], Vectors]:
+        ids = list(snapshot.ids)
+        gone = set(removed) | set(added)  # a re-indexed chunk keeps its id
+        live = snapshot.data.live.copy()
+        live[[i for i, cid in enumerate(ids) if cid in gone]] = False
+        segments = snapshot.data.segments
+        if added:
+            segments = (*segments, Segment.of(vectors))
+            ids += added
+            live = np.concatenate([live, np.ones(len(added), bool)])
+        return self._merged(ids, Vectors(segments, live))
+
+    def _merged(self, ids: list[str], data: Vectors) -> tuple[list[str], Vectors]:
+        """Rewrite, as one segment of their live rows, every segment a quarter dead, and the
+        small segments when there are many; the others stay as they are (their files too)."""
+        segments = data.segments
+        starts = np.cumsum([0, *(s.rows for s in segments)])
+        group = [i for i, s in enumerate(segments)
+                 if not data.live[starts[i]:starts[i + 1]].mean() >= 1 - MAX_DEAD]
+        small = [i for i, s in enumerate(segments) if s.rows < SMALL_ROWS]
+        if len(small) > MAX_SMALL:
+            group = sorted({*group, *small})
+        if not group:
+            return ids, data
+        kept = [i for i in range(len(segments)) if i not in group]
+        alive = {i: np.flatnonzero(data.live[starts[i]:starts[i + 1]]) for i in group}
+        order = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in kept]
+                               + [alive[i] + starts[i] for i in group]).astype(np.int64)
+        merged = [Segment(secrets.token_hex(8),
+                          np.concatenate([segments[i].codes[alive[i]] for i in group]),
+                          np.concatenate([segments[i].scales[alive[i]] for i in group]),
+                          np.concatenate([segments[i].all_exact()[alive[i]] for i in group]))]
+        return [ids[j] for j in order], Vectors(
+            (*(segments[i] for i in kept), *(s for s in merged if s.rows)), data.live[order])
 
     def _write(self, folder: Path, data: Vectors) -> None:
-        # Only a fresh build is saved (this index is never advanced in place), so the
-        # float32 rows are in memory.
-        assert isinstance(data.exact, np.ndarray)
-        np.save(folder / _MATRIX, data.exact)
-        np.save(folder / _CODES, data.codes)
-        np.save(folder / _SCALES, data.scales)
+        for segment in data.segments:
+            if isinstance(segment.exact, np.ndarray):
+                for part, array in zip(_PARTS, (segment.exact, segment.codes, segment.scales),
+                                       strict=True):
+                    np.save(folder / f"{segment.name}.{part}.npy", array)
+                continue
+            for part in _PARTS:  # saved before and unchanged since: the same files
+                name = f"{segment.name}.{part}.npy"
+                try:
+                    os.link(segment.exact.path.parent / name, folder / name)
+                except FileNotFoundError as exc:
+                    raise SavedPartGone(f"{segment.exact.path.parent / name}: {exc}") from exc
+                except OSError:  # a file system without hard links
+                    shutil.copyfile(segment.exact.path.parent / name, folder / name)
+        np.save(folder / _LIVE, data.live)
+        (folder / _SEGMENTS).write_text(json.dumps([s.name for s in data.segments]),
+                                        encoding="utf-8")
 
     def _kept(self, written: Path, data: Vectors) -> Vectors:
         """Once saved, the float32 rows are read from disk: memory keeps the codes."""
-        if not len(data.codes):
-            return data
-        return Vectors(data.codes, data.scales,
-                       SavedMatrix.of(written / _MATRIX, self.folder / _MATRIX))
+        return Vectors(tuple(
+            Segment(s.name, s.codes, s.scales,
+                    SavedMatrix.of(written / f"{s.name}.vectors.npy",
+                                   self.folder / f"{s.name}.vectors.npy"))
+            for s in data.segments), data.live)
 
     def _read(self, folder: Path, ids: list[str]) -> Vectors:
-        codes, scales = np.load(folder / _CODES), np.load(folder / _SCALES)
-        exact = SavedMatrix.of(folder / _MATRIX, folder / _MATRIX)
-        if not len(ids) == len(codes) == len(scales) == exact.shape[0] or (
-                codes.dtype != np.int8 or codes.shape[1:] != exact.shape[1:]):
+        segments = []
+        for name in json.loads((folder / _SEGMENTS).read_text(encoding="utf-8")):
+            codes = np.load(folder / f"{name}.codes.npy")
+            scales = np.load(folder / f"{name}.scales.npy")
+            exact = SavedMatrix.of(folder / f"{name}.vectors.npy",
+                                   folder / f"{name}.vectors.npy")
+            if not len(codes) == len(scales) == exact.shape[0] or (
+                    codes.dtype != np.int8 or codes.shape[1:] != exact.shape[1:]):
+                raise ValueError(f"{folder}: segment {name}'s files do not match")
+            segments.append(Segment(name, codes, scales, exact))
+        live = np.load(folder / _LIVE)
+        if not len(ids) == len(live) == sum(s.rows for s in segments) or live.dtype != bool:
             raise ValueError(f"{folder}: the saved vectors do not match their {len(ids)} ids")
-        return Vectors(codes, scales, exact)
+        return Vectors(tuple(segments), live)
 
     @staticmethod
     def search(index: Snapshot[Vectors], vector: np.ndarray,
                k: int) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity), best first."""
         ids, data = index.ids, index.data
-        if not ids or k < 1:
+        candidates = np.flatnonzero(data.live)
+        if not len(candidates) or k < 1:
             return []
         query = np.asarray(vector, dtype=np.float32)
         query = query / max(float(np.linalg.norm(query)), 1e-12)
-        candidates = np.arange(len(ids))
-        if shortlist(k) < len(ids):
+        if shortlist(k) < len(candidates):
             approximate = approximate_scores(data, query)
             candidates = np.sort(np.argpartition(-approximate, shortlist(k) - 1)[:shortlist(k)])
-        rows = data.exact[candidates] if isinstance(data.exact, np.ndarray) else (
-            data.exact.rows(candidates))
-        if rows is None:  # replaced since this index was loaded: see the module's docstring
-            rows = data.codes[candidates] * data.scales[candidates, None]
+        starts = np.cumsum([0, *(s.rows for s in data.segments)])
+        bounds = np.searchsorted(candidates, starts)
+        rows = np.concatenate([
+            segment.exact_rows(candidates[bounds[i]:bounds[i + 1]] - starts[i])
+            for i, segment in enumerate(data.segments) if bounds[i] < bounds[i + 1]])
         scores = rows @ query
         k = min(k, len(candidates))
         top = np.argpartition(-scores, k - 1)[:k]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.message
 import email.utils
 import io
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -129,3 +131,11 @@ def library_files(root: Path) -> Iterator[Path]:
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
             yield Path(dirpath) / name
+
+
+def saved_dense_rows(library_dir: Path, part: str = "vectors") -> np.ndarray:
+    """Every row of the saved dense index's ``part`` (``vectors`` or ``codes``), in the order
+    of its ids.json, dead rows included."""
+    folder = library_dir / "vectors"
+    names = json.loads((folder / "segments.json").read_text(encoding="utf-8"))
+    return np.concatenate([np.load(folder / f"{name}.{part}.npy") for name in names])

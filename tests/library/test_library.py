@@ -16,7 +16,14 @@ from core.errors import InkwellError
 from core.lamp import load_dataset, profile_item_document
 from core.library import Library
 from core.privacy import refused_attempts
-from tests.library.conftest import docx_bytes, eml_bytes, library_files, pdf_bytes, run_cli
+from tests.library.conftest import (
+    docx_bytes,
+    eml_bytes,
+    library_files,
+    pdf_bytes,
+    run_cli,
+    saved_dense_rows,
+)
 
 
 def _corpus(folder: Path) -> dict[str, Path]:
@@ -189,8 +196,8 @@ def test_forget_leaves_no_trace_of_the_canary(tmp_path: Path, library: Library) 
     # The vector as Chroma returns it, as the dense search's saved matrix holds it
     # (normalised), and its int8 code.
     saved = json.loads((library.dir / "vectors" / "ids.json").read_text())["ids"]
-    unit = np.load(library.dir / "vectors" / "vectors.npy")[saved.index(chunk_id)]
-    code = np.load(library.dir / "vectors" / "codes.npy")[saved.index(chunk_id)]
+    unit = saved_dense_rows(library.dir)[saved.index(chunk_id)]
+    code = saved_dense_rows(library.dir, "codes")[saved.index(chunk_id)]
     needles = [CANARY.encode(), CANARY.lower().encode(), vector.tobytes(), unit.tobytes(),
                code.tobytes()]
     root = library.dir
@@ -295,7 +302,8 @@ def test_a_damaged_saved_index_is_rebuilt(tmp_path: Path, library: Library) -> N
     library.add_job([tmp_path / "docs"]).execute()
     for retriever in ("bm25", "dense"):
         library.search("stake tomato plants", k=1, retriever=retriever)
-    (library.dir / "vectors" / "vectors.npy").write_bytes(b"\x93NUMPY garbage")
+    for matrix_file in (library.dir / "vectors").glob("*.vectors.npy"):
+        matrix_file.write_bytes(b"\x93NUMPY garbage")
     (library.dir / "bm25" / "ids.json").write_text('{"generation": "x"')
     reader = Library(library.profile)
     try:
@@ -304,8 +312,7 @@ def test_a_damaged_saved_index_is_rebuilt(tmp_path: Path, library: Library) -> N
                                  retriever=retriever)[0].source == str(files["garden"])
     finally:
         reader.close()
-    matrix = np.load(library.dir / "vectors" / "vectors.npy")
-    assert matrix.shape == (library.manifest.chunk_count(), 384)
+    assert saved_dense_rows(library.dir).shape == (library.manifest.chunk_count(), 384)
 
 
 def test_a_search_that_read_before_a_forget_does_not_save_it_back(tmp_path: Path,

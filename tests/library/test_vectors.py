@@ -6,21 +6,34 @@ from Chroma's own vectors with numpy."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import itertools
+import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from core.documents import Document, content_hash
 from core.lamp import load_dataset, profile_item_document
 from core.library import Library
-from core.library.vectors import VectorIndex, shortlist
+from core.library.vectors import MAX_DEAD, MAX_SMALL, VectorIndex, shortlist
+from tests.library.conftest import library_files, saved_dense_rows
 
 
 def _index_samples(library: Library, sample_data: Path) -> list[str]:
     """Every profile item of both sample tasks indexed; their questions as queries."""
+    docs, queries = _sample_documents(sample_data)
+    assert library.index_documents(docs).errors == 0
+    return queries
+
+
+def _sample_documents(sample_data: Path) -> tuple[list[Document], list[str]]:
+    """Every profile item of both sample tasks as a document (one source each), and the
+    questions as queries."""
     queries: list[str] = []
-    docs = {}
+    docs: dict[str, Document] = {}
     for task in ("commit_subject", "proposal_title"):
         dataset = load_dataset(sample_data / task / "sample_questions.json")
         for question in dataset.questions:
@@ -28,8 +41,7 @@ def _index_samples(library: Library, sample_data: Path) -> list[str]:
             for item in question.profile:
                 doc = profile_item_document(item, dataset.task, "profile")
                 docs[doc.doc_id] = doc
-    assert library.index_documents(list(docs.values())).errors == 0
-    return queries
+    return list(docs.values()), queries
 
 
 def _exact(library: Library, query: str, k: int) -> list[tuple[str, float]]:
@@ -81,8 +93,9 @@ def test_reranked_dense_search_equals_exact_search(sample_data: Path, library: L
         reader.close()
     # Memory holds int8 codes; the float32 matrix is on disk, read a shortlist at a time.
     data = library._vectors.ensure(library.manifest.generation, library.store.vectors).data
-    assert data.codes.dtype == np.int8 and data.codes.shape == (chunks, 384)
-    assert not isinstance(data.exact, np.ndarray)
+    codes = np.concatenate([segment.codes for segment in data.segments])
+    assert codes.dtype == np.int8 and codes.shape == (chunks, 384)
+    assert not any(isinstance(segment.exact, np.ndarray) for segment in data.segments)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self")
@@ -121,11 +134,68 @@ def test_no_search_keeps_the_saved_matrix_open(sample_data: Path, library: Libra
         after = reader.search(queries[0], k=5, retriever="dense")
         assert after and all(h.source != forgotten for h in after)
         # A new saved matrix, one row shorter, replaced the old one: still not read.
-        assert (library.dir / "vectors" / "vectors.npy").is_file()
+        assert list((library.dir / "vectors").glob("*.vectors.npy"))
         assert stale_search_reads_no_other_rows() == codes_only
         assert "vectors.npy" not in _maps_and_fds()
     finally:
         reader.close()
+
+
+def test_indexing_updates_the_dense_index_in_place(tmp_path: Path, sample_data: Path,
+                                                   library: Library) -> None:
+    """After each indexing job the first dense search reads no vector from Chroma (no
+    rebuild) — in the writer's process, and in another that does not even open Chroma — and
+    returns exactly what an index rebuilt from Chroma returns, through new segments, merged
+    small ones and rows replaced by re-indexing; a forget still leaves no trace of a vector
+    that indexing added in place."""
+    docs, queries = _sample_documents(sample_data)
+    queries = queries[::4]
+    assert library.index_documents(docs[:80]).errors == 0
+    library.search(queries[0], k=5, retriever="dense")  # built once, from Chroma
+
+    def no_rebuild() -> None:
+        raise AssertionError("the dense index was rebuilt")
+
+    library.store.vectors = no_rebuild  # type: ignore[method-assign]
+    revised = [dataclasses.replace(d, text=f"{d.text} Revised after review.",
+                                   content_hash=content_hash(d.content_hash, "revised"))
+               for d in docs[:60]]
+    jobs = [docs[i:i + 7] for i in range(80, 150, 7)] + [revised]
+    segments_seen = []
+    for number, job in enumerate(jobs):
+        assert library.index_documents(job).errors == 0
+        other, rebuilt = Library(library.profile), Library(library.profile)
+        rebuilt._vectors.folder = tmp_path / f"rebuilt-{number}"  # its own, from scratch
+        try:
+            for query in queries:
+                expected = rebuilt.search(query, k=8, retriever="dense")
+                for searcher in (library, other):
+                    got = searcher.search(query, k=8, retriever="dense")
+                    assert [(h.doc_id, h.chunk_index) for h in got] == [
+                        (h.doc_id, h.chunk_index) for h in expected], (number, query)
+                    assert [h.score for h in got] == pytest.approx(
+                        [h.score for h in expected], abs=1e-6)
+            assert not other.store_is_open  # the saved index was current: Chroma not opened
+        finally:
+            other.close()
+            rebuilt.close()
+        data = library._vectors._snapshot.data
+        segments_seen.append(len(data.segments))
+        starts = np.cumsum([0, *(s.rows for s in data.segments)])
+        assert all(data.live[a:b].mean() >= 1 - MAX_DEAD for a, b in itertools.pairwise(starts))
+    # One more small segment than MAX_SMALL merges them all (saved ones read back from disk).
+    assert max(segments_seen) == MAX_SMALL and segments_seen[MAX_SMALL - 1] == 1
+
+    # A vector that arrived in place, as saved (normalised) and as its int8 code.
+    source = docs[140].source
+    (chunk_id, *_) = library.manifest.chunk_ids([source])
+    row = json.loads((library.dir / "vectors" / "ids.json").read_text())["ids"].index(chunk_id)
+    needles = [saved_dense_rows(library.dir)[row].tobytes(),
+               saved_dense_rows(library.dir, "codes")[row].tobytes()]
+    assert any(needles[0] in p.read_bytes() for p in library_files(library.dir))
+    library.forget(source)
+    assert not (library.dir / "vectors").exists()
+    assert not [p for p in library_files(library.dir) for n in needles if n in p.read_bytes()]
 
 
 def test_the_serialised_int8_product_is_the_graph_it_says() -> None:
@@ -156,20 +226,25 @@ def test_the_serialised_int8_product_is_the_graph_it_says() -> None:
     np.testing.assert_array_equal(dots, codes.astype(np.int64) @ query.astype(np.int64))
 
 
-def test_an_index_saved_without_codes_is_rebuilt(tmp_path: Path, library: Library) -> None:
-    """A library saved by an earlier Inkwell holds the float32 matrix alone: the next search
-    rebuilds the index (codes and all) instead of failing."""
+def test_an_index_saved_by_an_earlier_inkwell_is_rebuilt(tmp_path: Path,
+                                                         library: Library) -> None:
+    """A library saved by an earlier Inkwell holds one float32 matrix (and no segments): the
+    next search rebuilds the index (segments, codes and all) instead of failing."""
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "garden.md").write_text("# Garden\n\nStake the tomatoes in July.\n")
     (tmp_path / "docs" / "bikes.md").write_text("# Bikes\n\nA bicycle rack shaped like a fish.\n")
     library.add_job([tmp_path / "docs"]).execute()
-    library.search("tomato stakes", k=1, retriever="dense")
-    for name in ("codes.npy", "scales.npy"):
-        (library.dir / "vectors" / name).unlink()
+    library.search("tomato stakes", k=1, retriever="dense")  # builds and saves the index
+    folder = library.dir / "vectors"
+    earlier = saved_dense_rows(library.dir)
+    for path in folder.iterdir():
+        if path.name != "ids.json":
+            path.unlink()
+    np.save(folder / "vectors.npy", earlier)
     reader = Library(library.profile)
     try:
         hits = reader.search("when to stake tomatoes", k=1, retriever="dense")
     finally:
         reader.close()
     assert hits[0].source == str(tmp_path / "docs" / "garden.md")
-    assert np.load(library.dir / "vectors" / "codes.npy").shape == (2, 384)
+    assert saved_dense_rows(library.dir, "codes").shape == (2, 384)
