@@ -216,11 +216,12 @@ def approximate_scores(data: Vectors, query: np.ndarray) -> np.ndarray:
     """Every row's cosine to the unit vector ``query`` as the codes estimate it, times a
     positive factor (the query's scale): what picks the shortlist.  Dead rows score -inf."""
     code, _ = quantise(query[None, :])
-    scores = np.concatenate([
-        np.multiply(_int8_product().run(None, {"codes": s.codes, "query": code.T})[0][:, 0],
-                    s.scales, dtype=np.float32)
-        for s in data.segments])
-    scores[~data.live] = -np.inf
+    parts = [np.multiply(_int8_product().run(None, {"codes": s.codes, "query": code.T})[0][:, 0],
+                         s.scales, dtype=np.float32)
+             for s in data.segments]
+    scores = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    if not data.live.all():
+        scores[~data.live] = -np.inf
     return scores
 
 
@@ -337,14 +338,16 @@ class VectorIndex(DerivedIndex[Pages, Vectors]):
                k: int) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity), best first."""
         ids, data = index.ids, index.data
-        candidates = np.flatnonzero(data.live)
-        if not len(candidates) or k < 1:
+        live = int(np.count_nonzero(data.live))
+        if not live or k < 1:
             return []
         query = np.asarray(vector, dtype=np.float32)
         query = query / max(float(np.linalg.norm(query)), 1e-12)
-        if shortlist(k) < len(candidates):
+        if shortlist(k) < live:
             approximate = approximate_scores(data, query)
             candidates = np.sort(np.argpartition(-approximate, shortlist(k) - 1)[:shortlist(k)])
+        else:  # every live row is re-ranked: the codes are not consulted
+            candidates = np.flatnonzero(data.live)
         starts = np.cumsum([0, *(s.rows for s in data.segments)])
         bounds = np.searchsorted(candidates, starts)
         rows = np.concatenate([
