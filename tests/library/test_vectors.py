@@ -143,18 +143,18 @@ def test_no_search_keeps_the_saved_matrix_open(sample_data: Path, library: Libra
 
 def test_indexing_updates_the_dense_index_in_place(tmp_path: Path, sample_data: Path,
                                                    library: Library) -> None:
-    """After each indexing job the first dense search reads no vector from Chroma (no
-    rebuild) — in the writer's process, and in another that does not even open Chroma — and
-    returns exactly what an index rebuilt from Chroma returns, through new segments, merged
-    small ones and rows replaced by re-indexing; a forget still leaves no trace of a vector
-    that indexing added in place."""
+    """After each indexing job the first dense and hybrid searches rebuild nothing (no vector
+    read from Chroma, no chunk text from the manifest) — in the writer's process, and in
+    another that does not even open Chroma — and return exactly what indexes rebuilt from
+    scratch return, through new segments, merged small ones and rows replaced by
+    re-indexing; a forget still leaves no trace of a vector that indexing added in place."""
     docs, queries = _sample_documents(sample_data)
-    queries = queries[::4]
+    queries = queries[::8]
     assert library.index_documents(docs[:80]).errors == 0
-    library.search(queries[0], k=5, retriever="dense")  # built once, from Chroma
+    library.search(queries[0], k=5, retriever="hybrid")  # both built once, from the stores
 
     def no_rebuild() -> None:
-        raise AssertionError("the dense index was rebuilt")
+        raise AssertionError("an index was rebuilt")
 
     library.store.vectors = no_rebuild  # type: ignore[method-assign]
     revised = [dataclasses.replace(d, text=f"{d.text} Revised after review.",
@@ -165,12 +165,15 @@ def test_indexing_updates_the_dense_index_in_place(tmp_path: Path, sample_data: 
     for number, job in enumerate(jobs):
         assert library.index_documents(job).errors == 0
         other, rebuilt = Library(library.profile), Library(library.profile)
+        for searcher in (library, other):
+            searcher.manifest.chunk_texts = no_rebuild  # type: ignore[method-assign]
         rebuilt._vectors.folder = tmp_path / f"rebuilt-{number}"  # its own, from scratch
+        rebuilt._lexical.folder = tmp_path / f"rebuilt-bm25-{number}"
         try:
-            for query in queries:
-                expected = rebuilt.search(query, k=8, retriever="dense")
+            for query, retriever in itertools.product(queries, ("dense", "hybrid")):
+                expected = rebuilt.search(query, k=8, retriever=retriever)
                 for searcher in (library, other):
-                    got = searcher.search(query, k=8, retriever="dense")
+                    got = searcher.search(query, k=8, retriever=retriever)
                     assert [(h.doc_id, h.chunk_index) for h in got] == [
                         (h.doc_id, h.chunk_index) for h in expected], (number, query)
                     assert [h.score for h in got] == pytest.approx(
@@ -196,6 +199,35 @@ def test_indexing_updates_the_dense_index_in_place(tmp_path: Path, sample_data: 
     library.forget(source)
     assert not (library.dir / "vectors").exists()
     assert not [p for p in library_files(library.dir) for n in needles if n in p.read_bytes()]
+
+
+def test_a_save_whose_segments_another_process_replaced_leaves_it_to_the_next_search(
+        tmp_path: Path) -> None:
+    """The writer advanced its index; before it saves, another process's first search at the
+    new generation rebuilt the index and swapped the folder, taking the segment files the
+    writer's save would link.  The writer saves nothing, drops its copy, and its next search
+    loads what the other process saved: nothing is rebuilt twice, nothing fails.  (Vectors
+    are random: the model is not what this is about.)"""
+    rng = np.random.default_rng(0)
+    ids, vectors = [f"c{i}" for i in range(300)], rng.standard_normal((300, 16))
+    added, more = ["n0", "n1", "n2"], rng.standard_normal((3, 16))
+    generation = [0]
+    writer = VectorIndex(tmp_path / "vectors", lambda: generation[0])
+    writer.ensure(0, lambda: [(ids, vectors)])
+    writer.advance(0, 1, writer.change(added, more, []))
+    generation[0] = 1
+    other = VectorIndex(tmp_path / "vectors", lambda: generation[0])
+    saved = other.ensure(1, lambda: [(ids + added, np.concatenate([vectors, more]))])
+    writer.persist()
+
+    def no_rebuild() -> list[tuple[list[str], np.ndarray]]:
+        raise AssertionError("rebuilt again")
+
+    loaded = writer.ensure(1, no_rebuild)
+    assert loaded.ids == saved.ids
+    assert [s.name for s in loaded.data.segments] == [s.name for s in saved.data.segments]
+    query = more[1]
+    assert VectorIndex.search(loaded, query, 3)[0][0] == "n1"
 
 
 def test_the_serialised_int8_product_is_the_graph_it_says() -> None:
