@@ -230,6 +230,37 @@ def test_a_save_whose_segments_another_process_replaced_leaves_it_to_the_next_se
     assert VectorIndex.search(loaded, query, 3)[0][0] == "n1"
 
 
+def test_a_job_save_links_the_saved_segments_or_copies_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A save at the end of a job writes only the new segment: the saved ones are the same
+    files, hard-linked (their rows are not rewritten); where the file system refuses hard
+    links, they are copied, and another process loads either the same."""
+    rng = np.random.default_rng(0)
+    ids, vectors = [f"c{i}" for i in range(300)], rng.standard_normal((300, 16))
+    generation = [0]
+    index = VectorIndex(tmp_path / "vectors", lambda: generation[0])
+    index.ensure(0, lambda: [(ids, vectors)])
+    (built,) = index.ensure(0, lambda: []).data.segments
+    matrix = tmp_path / "vectors" / f"{built.name}.vectors.npy"
+    inode = matrix.stat().st_ino
+    for job, refuse_links in enumerate((False, True)):
+        if refuse_links:
+            def no_links(source: object, target: object) -> None:
+                raise PermissionError(1, "hard links are not supported here")
+
+            monkeypatch.setattr("core.library.vectors.os.link", no_links)
+        more = rng.standard_normal((2, 16))
+        index.advance(job, job + 1, index.change([f"n{job}", "c0"], more, []))
+        generation[0] = job + 1
+        index.persist()
+        assert (matrix.stat().st_ino == inode) != refuse_links
+        reader = VectorIndex(tmp_path / "vectors", lambda: generation[0])
+        loaded = reader.ensure(job + 1, lambda: [])
+        assert loaded.ids == index.ensure(job + 1, lambda: []).ids
+        assert VectorIndex.search(loaded, more[0], 1)[0][0] == f"n{job}"
+        assert VectorIndex.search(loaded, more[1], 1)[0][0] == "c0"  # its new vector
+
+
 def test_the_serialised_int8_product_is_the_graph_it_says() -> None:
     """The module ships the product's ONNX bytes (importing onnx costs every searching process
     0.46 s); they hold the MatMulInteger graph onnx.helper builds, and onnxruntime's product
