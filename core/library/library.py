@@ -39,7 +39,7 @@ from core.library.gitlog import commit_documents, group_key
 from core.library.indexing import IndexJob, IndexReport, Item, chunk_id, documents_plan, file_plan
 from core.library.manifest import Manifest, NewChunk
 from core.library.scanning import absolute
-from core.library.store import COLLECTION_PREFIX, ChunkStore
+from core.library.store import COLLECTION_PREFIX, ChunkStore, scrub_hnsw_files
 from core.library.vectors import VectorIndex
 from core.locks import process_lock
 from core.paths import ProfilePaths
@@ -157,6 +157,7 @@ class Library:
                     self._vectors.persist()
             finally:
                 if outermost:
+                    scrub_hnsw_files(self.dir / "chroma")
                     repair_private_permissions(self.dir)  # Chroma creates its files 0644
 
     def indexed(self, before: int, after: int, added: Sequence[tuple[str, str]],

@@ -13,14 +13,19 @@ says why and how).
 Forgetting: deleted vectors stay in the HNSW files and deleted metadata in free
 SQLite pages.  :meth:`ChunkStore.compact` therefore copies the surviving
 vectors into a fresh collection, drops the old one (its segment folder goes
-with it) and vacuums Chroma's SQLite file.
+with it) and vacuums Chroma's SQLite file.  And hnswlib writes its element buffers
+whole, unused slots included, which hold whatever the writing process freed
+before (chroma-core/chroma#7688): :func:`scrub_hnsw_files` zeroes them after
+every write.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import sqlite3
+import struct
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -33,6 +38,10 @@ from core.library.embedder import Embedder
 from core.library.manifest import ChunkRow
 
 COLLECTION_PREFIX = "inkwell-library-"
+# The start of hnswlib's header.bin (chroma-core/hnswlib's persistent index, version 1):
+# version, offset of level 0, capacity, live elements, bytes per element.
+_HNSW_HEADER = struct.Struct("<iQQQQ")
+_SCRUB_BLOCK = 1 << 20
 WRITE_BATCH = 512  # chunks embedded at once: bounds the texts and vectors held in memory
 
 
@@ -219,3 +228,49 @@ def _is_uuid(name: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+_scrubbed: dict[Path, tuple[int, int]] = {}  # file -> (size, mtime_ns) when it was last scrubbed
+
+
+def scrub_hnsw_files(folder: Path) -> None:
+    """Zero the slots past the live elements in every HNSW segment under ``folder``.
+
+    hnswlib allocates its per-element buffers (``data_level0.bin``, ``length.bin``)
+    at full capacity with ``malloc`` and writes them whole: the unused slots hold
+    recycled memory of the process that wrote them, where a forgotten text or
+    vector may still lie (chroma-core/chroma#7688).  Only slots past the live count
+    in ``header.bin`` are touched, and only under the library's write lock, while
+    no other Chroma client writes.  A header this does not know is left alone.
+    """
+    for header in folder.glob("*/header.bin"):
+        raw = header.read_bytes()
+        if len(raw) < _HNSW_HEADER.size:
+            continue
+        version, _offset, capacity, live, element = _HNSW_HEADER.unpack_from(raw)
+        if version != 1 or live > capacity:
+            continue
+        _zero_from(header.parent / "data_level0.bin", live * element)
+        _zero_from(header.parent / "length.bin", live * 4)  # a float per element
+
+
+def _zero_from(path: Path, start: int) -> None:
+    """Zero ``path`` from ``start`` to its end, writing only the blocks that are not zero."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return
+    if stat.st_size <= start or _scrubbed.get(path) == (stat.st_size, stat.st_mtime_ns):
+        return
+    with open(path, "r+b") as file:
+        file.seek(start)
+        position = start
+        while block := file.read(_SCRUB_BLOCK):
+            if np.count_nonzero(np.frombuffer(block, np.uint8)):
+                file.seek(position)
+                file.write(bytes(len(block)))
+            position += len(block)
+        file.flush()
+        os.fsync(file.fileno())
+    stat = path.stat()
+    _scrubbed[path] = (stat.st_size, stat.st_mtime_ns)

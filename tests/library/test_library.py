@@ -315,6 +315,35 @@ def test_a_damaged_saved_index_is_rebuilt(tmp_path: Path, library: Library) -> N
     assert saved_dense_rows(library.dir).shape == (library.manifest.chunk_count(), 384)
 
 
+def test_hnsw_slots_past_the_live_elements_hold_no_recycled_memory(tmp_path: Path,
+                                                                   library: Library) -> None:
+    """hnswlib writes its element buffers whole, unused slots holding whatever the writing
+    process freed before — a forgotten text, say (chroma-core/chroma#7688).  Every write job
+    zeroes those slots; Chroma still reads every vector.  The recycled memory is planted
+    here: which bytes the allocator hands hnswlib is not up to a test."""
+    _corpus(tmp_path / "docs")
+    library.add_job([tmp_path / "docs"]).execute()
+    before = {i: v.tobytes() for ids, vs in library.store.vectors() for i, v in zip(ids, vs)}
+    segments = [h.parent for h in (library.dir / "chroma").glob("*/header.bin")]
+    assert segments
+    for segment in segments:
+        for name in ("data_level0.bin", "length.bin"):
+            path = segment / name
+            size = path.stat().st_size
+            with open(path, "r+b") as file:  # the last slot is unused with so few chunks
+                file.seek(size - len(CANARY))
+                file.write(CANARY.encode())
+    library.add_job([tmp_path / "docs"]).execute()  # nothing new: the job still writes
+    assert not [p for p in library_files(library.dir) if CANARY.encode() in p.read_bytes()]
+    library.close()
+    again = Library(library.profile)
+    try:
+        after = {i: v.tobytes() for ids, vs in again.store.vectors() for i, v in zip(ids, vs)}
+        assert after == before
+    finally:
+        again.close()
+
+
 def test_a_search_that_read_before_a_forget_does_not_save_it_back(tmp_path: Path,
                                                                  library: Library) -> None:
     """A rebuild reads the stores, a forget (another process: the CLI while the GUI searches)
