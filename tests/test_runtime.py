@@ -14,6 +14,19 @@ def _complete(rt, prompt: str, params: GenerationParams) -> str:
     return "".join(rt.stream(prompt, params))
 
 
+def _count_evaluated(rt) -> list[int]:
+    """The number of tokens of each pass llama.cpp decodes from now on (decoding unchanged)."""
+    evaluated: list[int] = []
+    llama_eval = rt.llama.eval
+
+    def counting_eval(tokens):
+        evaluated.append(len(tokens))
+        return llama_eval(tokens)
+
+    rt.llama.eval = counting_eval
+    return evaluated
+
+
 @pytest.mark.parametrize("model_fixture", ["smollm2", "gemma"])
 def test_generates_text_with_each_bundled_model(model_fixture, request) -> None:
     model = request.getfixturevalue(model_fixture)
@@ -72,14 +85,7 @@ def test_a_repeated_prompt_is_not_evaluated_again_and_answers_the_same(smollm2) 
     from core.runtime import ModelRuntime
 
     rt = ModelRuntime(smollm2, n_ctx=1024)
-    evaluated: list[int] = []
-    llama_eval = rt.llama.eval
-
-    def counting_eval(tokens):
-        evaluated.append(len(tokens))
-        return llama_eval(tokens)
-
-    rt.llama.eval = counting_eval  # counts what llama.cpp decodes; decoding is unchanged
+    evaluated = _count_evaluated(rt)
     prompt, stops = rt.render("Write a title for an essay about night trains in Europe.")
     other, _ = rt.render("Write one sentence about the sea.")
     params = GenerationParams(max_tokens=10, stop=stops)
@@ -122,14 +128,7 @@ def test_a_head_evaluated_while_typing_is_reused_and_the_answer_is_unchanged(smo
 
     rt = ModelRuntime(smollm2, n_ctx=1024)
     fresh = ModelRuntime(smollm2, n_ctx=1024)
-    evaluated: list[int] = []
-    llama_eval = rt.llama.eval
-
-    def counting_eval(tokens):
-        evaluated.append(len(tokens))
-        return llama_eval(tokens)
-
-    rt.llama.eval = counting_eval  # counts what llama.cpp decodes; decoding is unchanged
+    evaluated = _count_evaluated(rt)
     full, head, stops = request(rt, "night trains across Europe in the winter of 1990")
     typed, typed_head, _ = request(rt, "night trains across")
     assert typed_head == head

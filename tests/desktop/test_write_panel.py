@@ -8,13 +8,18 @@ from core.writer import Method
 from desktop.write_panel import PREFILL_DELAY_MS
 
 
-def test_write_streams_text_and_shows_sources(window, notes, qtbot, wait_idle, fake_model):
+def _rag_panel(window, notes, wait_idle):
+    """The Write panel set to RAG over a library of the notes."""
     library = window.show_panel("Library")
     library.add_paths([str(notes)])
     wait_idle(library)
-
     panel = window.show_panel("Write")
     panel.method.setCurrentIndex(panel.method.findData(Method.RAG.value))
+    return panel
+
+
+def test_write_streams_text_and_shows_sources(window, notes, qtbot, wait_idle, fake_model):
+    panel = _rag_panel(window, notes, wait_idle)
     panel.input.setPlainText("A Sunday walk along the harbour breakwater")
     batches: list[str] = []
     panel.streamed.connect(batches.append)
@@ -98,11 +103,7 @@ def test_drafts_say_which_model_writes_them(window):
 
 def test_a_pause_in_typing_evaluates_the_prompt_that_write_then_sends(
         window, notes, qtbot, wait_idle, fake_model):
-    library = window.show_panel("Library")
-    library.add_paths([str(notes)])
-    wait_idle(library)
-    panel = window.show_panel("Write")
-    panel.method.setCurrentIndex(panel.method.findData(Method.RAG.value))
+    panel = _rag_panel(window, notes, wait_idle)
     panel.input.setPlainText("A Sunday walk along the harbour")
     panel.input.setPlainText("A Sunday walk along the harbour breakwater")
     qtbot.waitUntil(lambda: bool(fake_model.prefilled), timeout=60_000)

@@ -54,6 +54,11 @@ def _stored_vector(lib: Library, chunk_id: str) -> np.ndarray:
                 if chunk_id in ids)
 
 
+def _vectors_by_id(lib: Library) -> dict[str, bytes]:
+    """Every vector Chroma returns, by chunk id."""
+    return {i: v.tobytes() for ids, vs in lib.store.vectors() for i, v in zip(ids, vs, strict=True)}
+
+
 def _consistent(lib: Library) -> None:
     """Every chunk exactly once: Chroma and the manifest hold the same ids."""
     assert lib.store.all_ids() == lib.manifest.all_chunk_ids()
@@ -323,7 +328,7 @@ def test_hnsw_slots_past_the_live_elements_hold_no_recycled_memory(tmp_path: Pat
     here: which bytes the allocator hands hnswlib is not up to a test."""
     _corpus(tmp_path / "docs")
     library.add_job([tmp_path / "docs"]).execute()
-    before = {i: v.tobytes() for ids, vs in library.store.vectors() for i, v in zip(ids, vs)}
+    before = _vectors_by_id(library)
     segments = [h.parent for h in (library.dir / "chroma").glob("*/header.bin")]
     assert segments
     for segment in segments:
@@ -338,8 +343,7 @@ def test_hnsw_slots_past_the_live_elements_hold_no_recycled_memory(tmp_path: Pat
     library.close()
     again = Library(library.profile)
     try:
-        after = {i: v.tobytes() for ids, vs in again.store.vectors() for i, v in zip(ids, vs)}
-        assert after == before
+        assert _vectors_by_id(again) == before
     finally:
         again.close()
 
