@@ -153,6 +153,17 @@ class Segment:
         codes, scales = quantise(unit)
         return cls(secrets.token_hex(8), codes, scales, unit)
 
+    @classmethod
+    def joined(cls, parts: Sequence[Segment]) -> Segment:
+        """A new segment of these segments' rows, in order (their float32 rows in memory)."""
+        return cls(secrets.token_hex(8), np.concatenate([p.codes for p in parts]),
+                   np.concatenate([p.scales for p in parts]),
+                   np.concatenate([p.all_exact() for p in parts]))
+
+    def subset(self, indices: np.ndarray) -> Segment:
+        """Rows ``indices`` of this segment (read from disk if saved), unnamed until joined."""
+        return Segment("", self.codes[indices], self.scales[indices], self.all_exact()[indices])
+
     def exact_rows(self, indices: np.ndarray) -> np.ndarray:
         """Rows ``indices`` (sorted), exact; from the codes if the saved file was replaced
         since this index was loaded (see the module's docstring)."""
@@ -172,6 +183,11 @@ class Vectors:
 
     segments: tuple[Segment, ...]
     live: np.ndarray  # bool per row
+
+    @property
+    def starts(self) -> np.ndarray:
+        """Each segment's first row, and the row count last."""
+        return np.cumsum([0, *(s.rows for s in self.segments)])
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
@@ -234,19 +250,13 @@ class VectorIndex(DerivedIndex[Pages, Vectors]):
 
     def _build(self, source: Pages) -> tuple[list[str], Vectors]:
         ids: list[str] = []
-        units, codes, scales = [], [], []
+        pages = []
         for page_ids, vectors in source:  # a page at a time bounds quantising's temporaries
             ids += page_ids
-            unit = _unit(vectors)
-            page_codes, page_scales = quantise(unit)
-            units.append(unit)
-            codes.append(page_codes)
-            scales.append(page_scales)
-        if not units:
+            pages.append(Segment.of(vectors))
+        if not pages:
             return ids, self._empty()
-        whole = Segment(secrets.token_hex(8), np.concatenate(codes), np.concatenate(scales),
-                        np.concatenate(units))
-        return ids, Vectors((whole,), np.ones(len(ids), bool))
+        return ids, Vectors((Segment.joined(pages),), np.ones(len(ids), bool))
 
     def change(self, added: Sequence[str], vectors: np.ndarray, removed: Iterable[str]
                ) -> Callable[[Snapshot[Vectors]], tuple[list[str], Vectors]]:
@@ -270,8 +280,7 @@ class VectorIndex(DerivedIndex[Pages, Vectors]):
     def _merged(self, ids: list[str], data: Vectors) -> tuple[list[str], Vectors]:
         """Rewrite, as one segment of their live rows, every segment a quarter dead, and the
         small segments when there are many; the others stay as they are (their files too)."""
-        segments = data.segments
-        starts = np.cumsum([0, *(s.rows for s in segments)])
+        segments, starts = data.segments, data.starts
         group = [i for i, s in enumerate(segments)
                  if not data.live[starts[i]:starts[i + 1]].mean() >= 1 - MAX_DEAD]
         small = [i for i, s in enumerate(segments) if s.rows < SMALL_ROWS]
@@ -283,12 +292,9 @@ class VectorIndex(DerivedIndex[Pages, Vectors]):
         alive = {i: np.flatnonzero(data.live[starts[i]:starts[i + 1]]) for i in group}
         order = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in kept]
                                + [alive[i] + starts[i] for i in group]).astype(np.int64)
-        merged = [Segment(secrets.token_hex(8),
-                          np.concatenate([segments[i].codes[alive[i]] for i in group]),
-                          np.concatenate([segments[i].scales[alive[i]] for i in group]),
-                          np.concatenate([segments[i].all_exact()[alive[i]] for i in group]))]
+        merged = Segment.joined([segments[i].subset(alive[i]) for i in group])
         return [ids[j] for j in order], Vectors(
-            (*(segments[i] for i in kept), *(s for s in merged if s.rows)), data.live[order])
+            (*(segments[i] for i in kept), *((merged,) if merged.rows else ())), data.live[order])
 
     def _write(self, folder: Path, data: Vectors) -> None:
         for segment in data.segments:
@@ -348,7 +354,7 @@ class VectorIndex(DerivedIndex[Pages, Vectors]):
             candidates = np.sort(np.argpartition(-approximate, shortlist(k) - 1)[:shortlist(k)])
         else:  # every live row is re-ranked: the codes are not consulted
             candidates = np.flatnonzero(data.live)
-        starts = np.cumsum([0, *(s.rows for s in data.segments)])
+        starts = data.starts
         bounds = np.searchsorted(candidates, starts)
         rows = np.concatenate([
             segment.exact_rows(candidates[bounds[i]:bounds[i + 1]] - starts[i])
