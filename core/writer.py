@@ -132,11 +132,12 @@ class Writer:
         """
         if k <= 0:
             return []
+        if not spec.uses_pairs:
+            return [self._example(spec, h)
+                    for h in self.library.search(query, k=k, retriever=retriever)]
         depth = k
         while True:
             hits = self.library.search(query, k=depth, retriever=retriever)
-            if not spec.uses_pairs:
-                return [self._example(spec, h) for h in hits]
             best: dict[str, Hit] = {}
             for hit in hits:
                 best.setdefault(hit.doc_id, hit)
