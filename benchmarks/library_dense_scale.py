@@ -50,7 +50,7 @@ from core.privacy import install_network_guard
 
 install_network_guard()
 
-from library_bm25_update import folder_mb, rss_mb  # noqa: E402
+from library_bm25_update import folder_mb, no_rebuild, percentiles, rss_mb  # noqa: E402
 from library_data import DEFAULT_DATA, load_paragraphs, sample, write_result  # noqa: E402
 
 from core.library.bm25 import LexicalIndex  # noqa: E402
@@ -62,12 +62,6 @@ from core.paths import Home  # noqa: E402
 PAGE = 100_000
 TIE = 1e-6  # cosines this close are a tie (float32 rounding)
 PAUSE_S = 0.3  # longer than OpenBLAS's threads spin after a product
-
-
-def percentiles(ms: list[float]) -> dict[str, float]:
-    return {"p50_ms": round(float(np.percentile(ms, 50)), 2),
-            "p95_ms": round(float(np.percentile(ms, 95)), 2),
-            "max_ms": round(float(np.max(ms)), 2), "n": len(ms)}
 
 
 def splices(n_real: int, n: int, seed: int = 0) -> np.ndarray:
@@ -126,10 +120,6 @@ def recall(matrix: np.ndarray, query: np.ndarray, truth: list[int], found: list[
     and either of two tied chunks is right."""
     kth = float(matrix[truth[k - 1]] @ query)
     return min(k, int(np.sum(matrix[found] @ query >= kth - TIE))) / k
-
-
-def no_rebuild() -> Any:
-    raise AssertionError("the search rebuilt the saved index")
 
 
 def measure(size: int, real: np.ndarray, pairs: np.ndarray, texts: list[str],
